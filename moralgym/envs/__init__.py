@@ -1,0 +1,61 @@
+"""Matrix-game environments: PettingZoo parallel/AEC envs, Gymnasium single-agent and vector envs, moral rewards.
+
+Imports numpy, gymnasium and pettingzoo only (never torch).
+"""
+
+from moralgym.envs.games import (
+    COOPERATE,
+    DEFECT,
+    ILLEGAL,
+    NO_MOVE,
+    PAPER_GAMES,
+    MatrixGame,
+    get_game,
+    list_games,
+    register_game,
+)
+from moralgym.envs.matrix_game import MatrixGameEnv
+from moralgym.envs.opponents import OpponentStrategy, list_opponents, make_opponent, register_opponent
+from moralgym.envs.rewards import (
+    CallableReward,
+    DeontologicalReward,
+    GameDeontologicalReward,
+    GameReward,
+    MoralReward,
+    RewardInputs,
+    RewardSchedule,
+    UtilitarianReward,
+    get_reward,
+    list_rewards,
+    reward_components,
+)
+from moralgym.envs.wrappers import MoralRewardWrapper
+
+__all__ = [
+    "COOPERATE",
+    "DEFECT",
+    "ILLEGAL",
+    "NO_MOVE",
+    "PAPER_GAMES",
+    "CallableReward",
+    "DeontologicalReward",
+    "GameDeontologicalReward",
+    "GameReward",
+    "MatrixGame",
+    "MatrixGameEnv",
+    "MoralReward",
+    "MoralRewardWrapper",
+    "OpponentStrategy",
+    "RewardInputs",
+    "RewardSchedule",
+    "UtilitarianReward",
+    "get_game",
+    "get_reward",
+    "list_games",
+    "list_opponents",
+    "list_rewards",
+    "make_opponent",
+    "register_game",
+    "register_opponent",
+    "reward_components",
+]

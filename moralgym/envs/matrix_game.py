@@ -1,0 +1,253 @@
+"""# Iterated matrix games (PettingZoo parallel API)
+
+One environment class serves every 2x2 game: two agents move simultaneously for ``num_rounds`` rounds and each sees
+both players' previous moves.
+
+| Property | Value |
+|---|---|
+| Import | ``pettingzoo.make("parallel", "moralgym/ipd-v0")`` or ``moralgym.envs.ipd_v0.parallel_env()`` |
+| Agents | ``["player_0", "player_1"]`` (player 0 is the row player) |
+| Action space | ``Discrete(2)``: 0 = cooperate, 1 = defect; ``ILLEGAL`` (-1) is also accepted, see below |
+| Observation space | ``MultiDiscrete([3, 3])``: ``[own previous move, other's previous move]``, 2 = no move yet |
+| State space | ``MultiDiscrete([3, 3, num_rounds + 1])``: ``[player_0 previous, player_1 previous, rounds played]`` |
+
+## Arguments
+
+``MatrixGameEnv(game="ipd", num_rounds=5, initial_state="random", penalty=3.0, illegal_reward=-6.0,
+render_mode=None)``
+
+- ``game``: a registered name (``ipd``, ``stag_hunt``, ``chicken``, ``bach_or_stravinsky``,
+  ``defective_coordination``), a :class:`~moralgym.envs.games.MatrixGame`, or a payoff table.
+- ``num_rounds``: rounds per episode (the paper's default is 5 against a fixed opponent, 3 between two LLMs).
+- ``initial_state``: ``"random"`` draws both "previous moves" of round one uniformly from the env's seeded stream
+  (the paper's setting: the prompt states them as if the round had happened); ``"none"`` starts from ``NO_MOVE``.
+- ``penalty`` / ``illegal_reward``: the Deontological ``xi`` and the illegal-move reward used in ``infos``.
+
+## Rewards and infos
+
+``rewards[agent]`` is the Game reward (own payoff, or ``illegal_reward`` after an illegal move). Moral rewards are
+given per agent by :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; ``infos[agent]`` always carries what they
+need and all four components: ``round``, ``action``, ``other_action``, ``other_previous``, ``illegal``,
+``game_payoff``, ``other_payoff`` and ``moral_rewards`` (``game``, ``deontological``, ``utilitarian``,
+``game_deontological``).
+
+## Illegal moves
+
+An LLM that answers something that is not a move plays ``ILLEGAL``. That player gets ``illegal_reward`` for every
+reward type and a game payoff of 0; its observed previous move stays its last legal move (so Tit-for-Tat copies its
+last legal move, as in the paper). Its partner's payoff is computed as if the illegal player had repeated its last
+legal move (0 if it has none). Any other value outside ``{0, 1, ILLEGAL}`` raises ``ValueError``.
+
+## Episode end
+
+After ``num_rounds`` rounds every agent is *truncated* (``truncations`` true, ``terminations`` false): the
+repeated game is cut, not won, so value-based learners may bootstrap as in the infinite-horizon IPD.
+
+## Version history
+
+- v0: initial release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from moralgym.envs._rng import CounterRNG, entropy_seed
+from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, RewardInputs, reward_components
+
+AGENTS = ("player_0", "player_1")
+INITIAL_STATES = ("random", "none")
+
+
+def validate_env_arguments(num_rounds: int, initial_state: str) -> None:
+    """Shared argument checks for every moralgym environment."""
+    if isinstance(num_rounds, bool) or not isinstance(num_rounds, (int, np.integer)) or num_rounds < 1:
+        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds!r}")
+    if initial_state not in INITIAL_STATES:
+        raise ValueError(f"initial_state must be one of {INITIAL_STATES}, got {initial_state!r}")
+
+
+def check_actions(actions: np.ndarray, where: str) -> np.ndarray:
+    """Return ``actions`` as int64, or raise ``ValueError`` naming the bad values and the accepted ones."""
+    array = np.asarray(actions)
+    if array.dtype.kind not in "iub":
+        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+            array = array.astype(np.int64)
+        else:
+            raise ValueError(f"{where}: actions must be integers 0 (cooperate), 1 (defect) or {ILLEGAL} (illegal), got {actions!r}")
+    array = array.astype(np.int64)
+    bad = (array != COOPERATE) & (array != DEFECT) & (array != ILLEGAL)
+    if bad.any():
+        raise ValueError(
+            f"{where}: action {array[bad].flat[0]!r} is out of range; use 0 (cooperate), 1 (defect) or "
+            f"moralgym.envs.ILLEGAL ({ILLEGAL}) for an answer that is not a move"
+        )
+    return array
+
+
+def resolve_round(
+    payoffs: np.ndarray,
+    actions_0: np.ndarray,
+    actions_1: np.ndarray,
+    previous_0: np.ndarray,
+    previous_1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Payoffs and next observed moves for a batch of rounds (shared by the parallel, single and vector envs).
+
+    An illegal move counts as the player's last legal move for the partner's payoff and for the observation,
+    and earns the illegal player a payoff of 0. Returns ``(payoff_0, payoff_1, next_previous_0, next_previous_1)``.
+    """
+    illegal_0 = actions_0 == ILLEGAL
+    illegal_1 = actions_1 == ILLEGAL
+    # Effective moves: an illegal answer stands for the player's last legal move (NO_MOVE if none).
+    move_0 = np.where(illegal_0, previous_0, actions_0)
+    move_1 = np.where(illegal_1, previous_1, actions_1)
+    known = (move_0 != NO_MOVE) & (move_1 != NO_MOVE)
+    row = np.where(known, move_0, 0)
+    col = np.where(known, move_1, 0)
+    payoff_0 = np.where(known & ~illegal_0, payoffs[row, col, 0], 0.0)
+    payoff_1 = np.where(known & ~illegal_1, payoffs[row, col, 1], 0.0)
+    return payoff_0, payoff_1, move_0, move_1
+
+
+class MatrixGameEnv(ParallelEnv):
+    """A two-player iterated matrix game as a PettingZoo ``ParallelEnv``; see the module docstring."""
+
+    metadata = {
+        "name": "moralgym_matrix_game_v0",
+        "render_modes": ["ansi", "human"],
+        "is_parallelizable": True,
+        "render_fps": 1,
+    }
+
+    def __init__(
+        self,
+        game: str | MatrixGame | Any = "ipd",
+        num_rounds: int = 5,
+        initial_state: str = "random",
+        penalty: float = DEFAULT_PENALTY,
+        illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+        render_mode: str | None = None,
+    ) -> None:
+        validate_env_arguments(num_rounds, initial_state)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.game = get_game(game)
+        self.num_rounds = int(num_rounds)
+        self.initial_state = initial_state
+        self.penalty = float(penalty)
+        self.illegal_reward = float(illegal_reward)
+        self.render_mode = render_mode
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        # Built once: PettingZoo expects the same space object on every call.
+        self._observation_spaces = {a: spaces.MultiDiscrete([3, 3], dtype=np.int64) for a in AGENTS}
+        self._action_spaces = {a: spaces.Discrete(2) for a in AGENTS}
+        self.metadata = {**self.metadata, "name": f"moralgym_{self.game.name}_v0"}
+        self._rng = CounterRNG.from_seed(entropy_seed())
+        self._previous = np.full(2, NO_MOVE, dtype=np.int64)
+        self._round = 0
+        self._history: list[tuple[int, int]] = []
+
+    def observation_space(self, agent: str) -> spaces.MultiDiscrete:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._action_spaces[agent]
+
+    @property
+    def state_space(self) -> spaces.MultiDiscrete:
+        return spaces.MultiDiscrete([3, 3, self.num_rounds + 1], dtype=np.int64)
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        p0, p1 = int(self._previous[0]), int(self._previous[1])
+        return {"player_0": np.array([p0, p1], dtype=np.int64), "player_1": np.array([p1, p0], dtype=np.int64)}
+
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        if seed is not None:
+            self._rng = CounterRNG.from_seed(seed)
+        # Two uniforms are always drawn, so the stream stays aligned with the vector env whatever initial_state is.
+        draws = self._rng.bits(2)[0]
+        if self.initial_state == "random":
+            self._previous = (draws < 0.5).astype(np.int64)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
+        else:
+            self._previous = np.full(2, NO_MOVE, dtype=np.int64)
+        self.agents = list(self.possible_agents)
+        self._round = 0
+        self._history = []
+        infos = {agent: {"round": 0} for agent in self.agents}
+        return self._observations(), infos
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        missing = [agent for agent in self.agents if agent not in actions]
+        if missing:
+            raise ValueError(f"step() needs an action for every live agent; missing {missing}, got {sorted(actions)}")
+        joint = check_actions(np.array([actions["player_0"], actions["player_1"]]), "MatrixGameEnv.step")
+        previous = self._previous
+        payoff_0, payoff_1, move_0, move_1 = resolve_round(
+            self.game.payoffs, joint[0:1], joint[1:2], previous[0:1], previous[1:2]
+        )
+        payoffs = (float(payoff_0[0]), float(payoff_1[0]))
+        infos: dict[str, dict] = {}
+        rewards: dict[str, float] = {}
+        for me, agent in enumerate(AGENTS):
+            other = 1 - me
+            inputs = RewardInputs(
+                own_action=joint[me],
+                other_action=joint[other],
+                other_previous=previous[other],
+                own_payoff=payoffs[me],
+                other_payoff=payoffs[other],
+            )
+            components = {k: float(v) for k, v in reward_components(inputs, self.penalty, self.illegal_reward).items()}
+            rewards[agent] = components["game"]
+            infos[agent] = {
+                "round": self._round + 1,
+                "action": int(joint[me]),
+                "other_action": int(joint[other]),
+                "other_previous": int(previous[other]),
+                "illegal": bool(joint[me] == ILLEGAL),
+                "game_payoff": payoffs[me],
+                "other_payoff": payoffs[other],
+                "moral_rewards": components,
+            }
+        self._previous = np.array([move_0[0], move_1[0]], dtype=np.int64)
+        self._history.append((int(joint[0]), int(joint[1])))
+        self._round += 1
+        done = self._round >= self.num_rounds
+        terminations = {agent: False for agent in self.agents}
+        truncations = {agent: done for agent in self.agents}
+        observations = self._observations()
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            print(self.render())
+        return observations, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        return np.array([self._previous[0], self._previous[1], self._round], dtype=np.int64)
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            import gymnasium
+
+            gymnasium.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'human'")
+            return None
+        moves = " ".join(f"{MOVE_LETTERS[a]}{MOVE_LETTERS[b]}" for a, b in self._history) or "(no rounds yet)"
+        start = f"{MOVE_LETTERS[int(self._previous[0])]}{MOVE_LETTERS[int(self._previous[1])]}"
+        return f"{self.game.title} round {self._round}/{self.num_rounds}: {moves} | last moves {start}"
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"MatrixGameEnv(game={self.game.name!r}, num_rounds={self.num_rounds}, initial_state={self.initial_state!r})"

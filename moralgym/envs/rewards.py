@@ -1,0 +1,270 @@
+"""Intrinsic moral rewards (paper Table 1) and schedules that switch between them.
+
+Every reward is a pure, vectorised function of one round seen from one player: its action, the partner's action,
+the partner's *previous* move (what the player saw before choosing) and both game payoffs. Inputs may be numpy
+arrays (thousands of games at once) or scalars.
+
+=========================  =================================================================  ==========
+name (aliases)             reward for a legal move                                            illegal
+=========================  =================================================================  ==========
+``game`` (selfish)         own payoff                                                         ``-6``
+``deontological`` (de)     ``-xi`` if own move is D and the partner's previous move was C     ``-6``
+``utilitarian`` (ut)       own payoff + partner's payoff                                      ``-6``
+``game_deontological``     own payoff, minus ``xi`` if D after the partner's C                ``-6``
+=========================  =================================================================  ==========
+
+``xi`` (``penalty``) defaults to 3 and the illegal-move reward to -6, as in the paper. Schedules
+``game_then_deontological`` and ``game_then_utilitarian`` use the Game reward before ``switch_episode``
+(default 500, half of the paper's 1000 episodes) and the moral reward from then on; :meth:`MoralReward.at` returns
+the reward in force for an episode. A plain callable ``f(inputs) -> float | ndarray`` is a reward too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
+
+DEFAULT_PENALTY = 3.0
+DEFAULT_ILLEGAL_REWARD = -6.0
+
+
+@dataclass(frozen=True)
+class RewardInputs:
+    """One round from one player's point of view (scalars or equally shaped arrays).
+
+    Attributes:
+        own_action: 0 (cooperate), 1 (defect) or ``ILLEGAL``.
+        other_action: the partner's action this round (0, 1 or ``ILLEGAL``).
+        other_previous: the partner's previous move as the player saw it (0, 1 or ``NO_MOVE``).
+        own_payoff: the player's game payoff this round (0 when its own move was illegal).
+        other_payoff: the partner's game payoff this round.
+    """
+
+    own_action: Any
+    other_action: Any
+    other_previous: Any
+    own_payoff: Any
+    other_payoff: Any
+
+    @property
+    def illegal(self) -> np.ndarray:
+        return np.asarray(self.own_action) == ILLEGAL
+
+    @property
+    def defected_after_cooperation(self) -> np.ndarray:
+        """The norm the Deontological reward enforces: do not defect against a partner who just cooperated."""
+        return (np.asarray(self.own_action) == DEFECT) & (np.asarray(self.other_previous) == COOPERATE)
+
+
+class MoralReward:
+    """Base class: a reward function of :class:`RewardInputs`. Subclasses implement :meth:`legal_reward`."""
+
+    name: str = "reward"
+
+    def __init__(self, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
+        self.illegal_reward = float(illegal_reward)
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, inputs: RewardInputs) -> np.ndarray:
+        return np.where(inputs.illegal, self.illegal_reward, self.legal_reward(inputs)).astype(np.float64)
+
+    def at(self, episode: int) -> MoralReward:
+        """The reward in force at ``episode`` (a fixed reward is always itself)."""
+        return self
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class GameReward(MoralReward):
+    """Selfish: the player's own game payoff."""
+
+    name = "game"
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return np.asarray(inputs.own_payoff, dtype=np.float64)
+
+
+class DeontologicalReward(MoralReward):
+    """Conditional-reciprocity norm: ``-penalty`` for defecting against a partner who cooperated last round."""
+
+    name = "deontological"
+
+    def __init__(self, penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
+        super().__init__(illegal_reward)
+        self.penalty = float(penalty)
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return np.where(inputs.defected_after_cooperation, -self.penalty, 0.0)
+
+
+class UtilitarianReward(MoralReward):
+    """Collective welfare: the sum of both players' payoffs this round."""
+
+    name = "utilitarian"
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return np.asarray(inputs.own_payoff, dtype=np.float64) + np.asarray(inputs.other_payoff, dtype=np.float64)
+
+
+class GameDeontologicalReward(DeontologicalReward):
+    """Own payoff with the Deontological penalty subtracted (a selfish agent with a norm)."""
+
+    name = "game_deontological"
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return np.asarray(inputs.own_payoff, dtype=np.float64) + super().legal_reward(inputs)
+
+
+class CallableReward(MoralReward):
+    """Wraps a user function ``f(inputs: RewardInputs) -> float | ndarray``; the function owns illegal moves too."""
+
+    def __init__(self, function: Callable[[RewardInputs], Any], name: str | None = None) -> None:
+        super().__init__()
+        self.function = function
+        self.name = name or getattr(function, "__name__", "custom")
+
+    def __call__(self, inputs: RewardInputs) -> np.ndarray:
+        return np.asarray(self.function(inputs), dtype=np.float64)
+
+
+class RewardSchedule(MoralReward):
+    """Rewards that change with the episode: ``phases`` is ``[(start_episode, reward), ...]`` from episode 0.
+
+    The paper's "Game, then Deontological" is ``RewardSchedule([(0, GameReward()), (500, DeontologicalReward())])``.
+    Calling a schedule directly uses its first phase; use :meth:`at` with the episode index.
+    """
+
+    def __init__(self, phases: Sequence[tuple[int, MoralReward]], name: str | None = None) -> None:
+        phases = [(int(start), get_reward(reward)) for start, reward in phases]
+        if not phases or phases[0][0] != 0:
+            raise ValueError(f"a reward schedule must start at episode 0, got phases starting at {[p[0] for p in phases]}")
+        starts = [start for start, _ in phases]
+        if starts != sorted(set(starts)):
+            raise ValueError(f"reward schedule phases must start at strictly increasing episodes, got {starts}")
+        super().__init__(phases[0][1].illegal_reward)
+        self.phases = phases
+        self.name = name or "_then_".join(reward.name for _, reward in phases)
+
+    def at(self, episode: int) -> MoralReward:
+        current = self.phases[0][1]
+        for start, reward in self.phases:
+            if episode >= start:
+                current = reward
+        return current
+
+    def __call__(self, inputs: RewardInputs) -> np.ndarray:
+        return self.phases[0][1](inputs)
+
+
+def _game_then(moral: type[MoralReward], name: str) -> Callable[..., RewardSchedule]:
+    def factory(
+        switch_episode: int = 500,
+        penalty: float = DEFAULT_PENALTY,
+        illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    ) -> RewardSchedule:
+        kwargs = {"illegal_reward": illegal_reward}
+        if issubclass(moral, DeontologicalReward):
+            kwargs["penalty"] = penalty
+        return RewardSchedule([(0, GameReward(illegal_reward)), (switch_episode, moral(**kwargs))], name=name)
+
+    factory.__doc__ = f"Game reward before ``switch_episode``, then {moral.__name__}."
+    return factory
+
+
+def _with_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
+    def factory(penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD, **_: Any):
+        return cls(penalty=penalty, illegal_reward=illegal_reward)
+
+    return factory
+
+
+def _without_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
+    def factory(illegal_reward: float = DEFAULT_ILLEGAL_REWARD, penalty: float | None = None, **_: Any):
+        return cls(illegal_reward=illegal_reward)
+
+    return factory
+
+
+REWARD_FACTORIES: dict[str, Callable[..., MoralReward]] = {
+    "game": _without_penalty(GameReward),
+    "deontological": _with_penalty(DeontologicalReward),
+    "utilitarian": _without_penalty(UtilitarianReward),
+    "game_deontological": _with_penalty(GameDeontologicalReward),
+    "game_then_deontological": _game_then(DeontologicalReward, "game_then_deontological"),
+    "game_then_utilitarian": _game_then(UtilitarianReward, "game_then_utilitarian"),
+}
+
+REWARD_ALIASES: dict[str, str] = {
+    "selfish": "game",
+    "de": "deontological",
+    "ut": "utilitarian",
+    "game+deontological": "game_deontological",
+    "game+de": "game_deontological",
+    "game_de": "game_deontological",
+    "game,_then_deontological": "game_then_deontological",
+    "game->deontological": "game_then_deontological",
+    "game_de_sequential": "game_then_deontological",
+    "game,_then_utilitarian": "game_then_utilitarian",
+    "game->utilitarian": "game_then_utilitarian",
+}
+
+#: Names of the four per-round reward components every environment reports in ``infos``.
+COMPONENT_NAMES: tuple[str, ...] = ("game", "deontological", "utilitarian", "game_deontological")
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_").replace("_>", "->")
+
+
+def list_rewards() -> list[str]:
+    """Names accepted by :func:`get_reward`."""
+    return list(REWARD_FACTORIES)
+
+
+def get_reward(reward: str | MoralReward | Callable[[RewardInputs], Any], **kwargs: Any) -> MoralReward:
+    """Build a reward from a name (plus factory keyword arguments), pass a :class:`MoralReward` through, or wrap a
+    callable.
+
+    Raises:
+        KeyError: unknown name; the message lists the known ones.
+    """
+    if isinstance(reward, MoralReward):
+        if kwargs:
+            raise TypeError(f"keyword arguments {sorted(kwargs)} only apply to reward names, not to {reward!r}")
+        return reward
+    if isinstance(reward, str):
+        key = _normalise(reward)
+        key = REWARD_ALIASES.get(key, key)
+        if key not in REWARD_FACTORIES:
+            raise KeyError(f"unknown reward {reward!r}; known rewards: {', '.join(REWARD_FACTORIES)}")
+        return REWARD_FACTORIES[key](**kwargs)
+    if callable(reward):
+        return CallableReward(reward, **kwargs)
+    raise TypeError(f"reward must be a name, a MoralReward or a callable, got {type(reward).__name__}: {reward!r}")
+
+
+def reward_components(
+    inputs: RewardInputs,
+    penalty: float = DEFAULT_PENALTY,
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+) -> dict[str, np.ndarray]:
+    """All four fixed rewards for the same inputs, keyed by :data:`COMPONENT_NAMES`."""
+    illegal = inputs.illegal
+    own = np.asarray(inputs.own_payoff, dtype=np.float64)
+    deontological = np.where(inputs.defected_after_cooperation, -float(penalty), 0.0)
+    legal = {
+        "game": own,
+        "deontological": deontological,
+        "utilitarian": own + np.asarray(inputs.other_payoff, dtype=np.float64),
+        "game_deontological": own + deontological,
+    }
+    return {name: np.where(illegal, float(illegal_reward), value) for name, value in legal.items()}

@@ -1,0 +1,65 @@
+"""PettingZoo wrapper that gives each agent its own moral reward.
+
+The wrapped env's ``infos`` already hold everything a reward needs (own and partner's action, the partner's
+previous move, both payoffs); the wrapper replaces ``rewards[agent]`` with that agent's reward and keeps the game
+payoffs in ``infos`` (plus ``infos[agent]["reward_name"]``). Schedules ("game, then deontological") advance with
+the number of episodes the wrapper has started, counted from ``start_episode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pettingzoo.utils.env import ParallelEnv
+from pettingzoo.utils.wrappers import BaseParallelWrapper
+
+from moralgym.envs.rewards import MoralReward, RewardInputs, get_reward
+
+RewardSpec = str | MoralReward | Callable[[RewardInputs], Any]
+
+
+class MoralRewardWrapper(BaseParallelWrapper):
+    """``MoralRewardWrapper(env, {"player_0": "deontological", "player_1": "game"})``.
+
+    Args:
+        env: a moralgym parallel env (or anything whose ``infos`` carry the same keys).
+        rewards: one reward for both agents, or a mapping agent -> reward. A reward is a name from
+            :func:`moralgym.envs.rewards.list_rewards`, a :class:`MoralReward` or a callable of :class:`RewardInputs`.
+        start_episode: episode index of the first ``reset`` (to resume a schedule part-way).
+    """
+
+    def __init__(self, env: ParallelEnv, rewards: RewardSpec | Mapping[str, RewardSpec], start_episode: int = 0):
+        super().__init__(env)
+        if isinstance(rewards, Mapping):
+            unknown = set(rewards) - set(env.possible_agents)
+            if unknown:
+                raise ValueError(f"rewards given for unknown agents {sorted(unknown)}; agents are {env.possible_agents}")
+            missing = set(env.possible_agents) - set(rewards)
+            if missing:
+                raise ValueError(f"no reward given for agents {sorted(missing)}; pass one for each of {env.possible_agents}")
+            self.reward_functions = {agent: get_reward(spec) for agent, spec in rewards.items()}
+        else:
+            reward = get_reward(rewards)
+            self.reward_functions = {agent: reward for agent in env.possible_agents}
+        self.episode = int(start_episode) - 1
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.episode += 1
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, actions: dict):
+        observations, _, terminations, truncations, infos = self.env.step(actions)
+        rewards = {}
+        for agent, info in infos.items():
+            reward = self.reward_functions[agent].at(max(self.episode, 0))
+            inputs = RewardInputs(
+                own_action=info["action"],
+                other_action=info["other_action"],
+                other_previous=info["other_previous"],
+                own_payoff=info["game_payoff"],
+                other_payoff=info["other_payoff"],
+            )
+            rewards[agent] = float(reward(inputs))
+            info["reward_name"] = reward.name
+        return observations, rewards, terminations, truncations, infos
