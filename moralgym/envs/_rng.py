@@ -42,10 +42,14 @@ class CounterRNG:
             base = np.uint64(int(seed) % 2**64) + np.arange(n, dtype=np.uint64)
             return cls(splitmix64(base * _GOLDEN + _GOLDEN))
 
-    def uniform(self) -> np.ndarray:
-        """One float in [0, 1) per stream; advances every stream by one."""
+    def uniform(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """One float in [0, 1) per stream; advances every stream by one (or only the streams where ``mask``;
+        the values returned for the others are meaningless)."""
         with np.errstate(over="ignore"):
-            self.counters += np.uint64(1)
+            if mask is None:
+                self.counters += np.uint64(1)
+            else:
+                self.counters += np.asarray(mask, dtype=np.uint64)
             bits = splitmix64(self.keys + self.counters * _GOLDEN)
         return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
 from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 
@@ -63,7 +63,9 @@ class MatrixGame:
     def __post_init__(self) -> None:
         object.__setattr__(self, "payoffs", validate_payoffs(self.payoffs, game_name=self.name))
         if len(self.action_names) != 2 or not all(isinstance(n, str) and n for n in self.action_names):
-            raise ValueError(f"game {self.name!r}: action_names must be two non-empty strings, got {self.action_names!r}")
+            raise ValueError(
+                f"game {self.name!r}: action_names must be two non-empty strings, got {self.action_names!r}"
+            )
         object.__setattr__(self, "action_names", tuple(self.action_names))
         if not self.title:
             object.__setattr__(self, "title", self.name.replace("_", " ").title())

@@ -57,8 +57,9 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
-from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, RewardInputs, reward_components
+from moralgym.envs.games import DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
+from moralgym.envs.outcomes import OutcomeTable, round_code, state_code
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY
 
 AGENTS = ("player_0", "player_1")
 INITIAL_STATES = ("random", "none")
@@ -73,46 +74,24 @@ def validate_env_arguments(num_rounds: int, initial_state: str) -> None:
 
 
 def check_actions(actions: np.ndarray, where: str) -> np.ndarray:
-    """Return ``actions`` as int64, or raise ``ValueError`` naming the bad values and the accepted ones."""
+    """Return ``actions`` as int64, or raise ``ValueError`` naming the bad value and the accepted ones."""
     array = np.asarray(actions)
-    if array.dtype.kind not in "iub":
-        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
-            array = array.astype(np.int64)
-        else:
-            raise ValueError(f"{where}: actions must be integers 0 (cooperate), 1 (defect) or {ILLEGAL} (illegal), got {actions!r}")
-    array = array.astype(np.int64)
-    bad = (array != COOPERATE) & (array != DEFECT) & (array != ILLEGAL)
-    if bad.any():
+    if array.dtype.kind not in "iu":
+        integral = (
+            array.dtype.kind == "f" and bool(np.all(np.isfinite(array))) and bool(np.all(array == np.round(array)))
+        )
+        if not integral:
+            raise ValueError(
+                f"{where}: actions must be integers 0 (cooperate), 1 (defect) or {ILLEGAL} (illegal), got {actions!r}"
+            )
+    array = array.astype(np.int64, copy=False)
+    if array.size and (array.min() < ILLEGAL or array.max() > DEFECT):
+        bad = array[(array < ILLEGAL) | (array > DEFECT)].flat[0]
         raise ValueError(
-            f"{where}: action {array[bad].flat[0]!r} is out of range; use 0 (cooperate), 1 (defect) or "
+            f"{where}: action {bad!r} is out of range; use 0 (cooperate), 1 (defect) or "
             f"moralgym.envs.ILLEGAL ({ILLEGAL}) for an answer that is not a move"
         )
     return array
-
-
-def resolve_round(
-    payoffs: np.ndarray,
-    actions_0: np.ndarray,
-    actions_1: np.ndarray,
-    previous_0: np.ndarray,
-    previous_1: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Payoffs and next observed moves for a batch of rounds (shared by the parallel, single and vector envs).
-
-    An illegal move counts as the player's last legal move for the partner's payoff and for the observation,
-    and earns the illegal player a payoff of 0. Returns ``(payoff_0, payoff_1, next_previous_0, next_previous_1)``.
-    """
-    illegal_0 = actions_0 == ILLEGAL
-    illegal_1 = actions_1 == ILLEGAL
-    # Effective moves: an illegal answer stands for the player's last legal move (NO_MOVE if none).
-    move_0 = np.where(illegal_0, previous_0, actions_0)
-    move_1 = np.where(illegal_1, previous_1, actions_1)
-    known = (move_0 != NO_MOVE) & (move_1 != NO_MOVE)
-    row = np.where(known, move_0, 0)
-    col = np.where(known, move_1, 0)
-    payoff_0 = np.where(known & ~illegal_0, payoffs[row, col, 0], 0.0)
-    payoff_1 = np.where(known & ~illegal_1, payoffs[row, col, 1], 0.0)
-    return payoff_0, payoff_1, move_0, move_1
 
 
 class MatrixGameEnv(ParallelEnv):
@@ -143,6 +122,7 @@ class MatrixGameEnv(ParallelEnv):
         self.penalty = float(penalty)
         self.illegal_reward = float(illegal_reward)
         self.render_mode = render_mode
+        self._table = OutcomeTable(self.game, self.penalty, self.illegal_reward)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         # Built once: PettingZoo expects the same space object on every call.
@@ -192,35 +172,28 @@ class MatrixGameEnv(ParallelEnv):
         if missing:
             raise ValueError(f"step() needs an action for every live agent; missing {missing}, got {sorted(actions)}")
         joint = check_actions(np.array([actions["player_0"], actions["player_1"]]), "MatrixGameEnv.step")
-        previous = self._previous
-        payoff_0, payoff_1, move_0, move_1 = resolve_round(
-            self.game.payoffs, joint[0:1], joint[1:2], previous[0:1], previous[1:2]
-        )
-        payoffs = (float(payoff_0[0]), float(payoff_1[0]))
-        infos: dict[str, dict] = {}
+        table = self._table
+        code = int(round_code(joint[0], joint[1], state_code(self._previous[0], self._previous[1])))
+        payoffs = (float(table.payoff_0[code]), float(table.payoff_1[code]))
+        components = (table.components_0, table.components_1)
         rewards: dict[str, float] = {}
+        infos: dict[str, dict] = {}
         for me, agent in enumerate(AGENTS):
             other = 1 - me
-            inputs = RewardInputs(
-                own_action=joint[me],
-                other_action=joint[other],
-                other_previous=previous[other],
-                own_payoff=payoffs[me],
-                other_payoff=payoffs[other],
-            )
-            components = {k: float(v) for k, v in reward_components(inputs, self.penalty, self.illegal_reward).items()}
-            rewards[agent] = components["game"]
+            moral_rewards = {name: float(values[code]) for name, values in components[me].items()}
+            rewards[agent] = moral_rewards["game"]
             infos[agent] = {
                 "round": self._round + 1,
                 "action": int(joint[me]),
                 "other_action": int(joint[other]),
-                "other_previous": int(previous[other]),
+                "other_previous": int(self._previous[other]),
                 "illegal": bool(joint[me] == ILLEGAL),
                 "game_payoff": payoffs[me],
                 "other_payoff": payoffs[other],
-                "moral_rewards": components,
+                "moral_rewards": moral_rewards,
             }
-        self._previous = np.array([move_0[0], move_1[0]], dtype=np.int64)
+        next_state = int(table.next_state[code])
+        self._previous = np.array([next_state // 3, next_state % 3], dtype=np.int64)
         self._history.append((int(joint[0]), int(joint[1])))
         self._round += 1
         done = self._round >= self.num_rounds
@@ -230,7 +203,7 @@ class MatrixGameEnv(ParallelEnv):
         if done:
             self.agents = []
         if self.render_mode == "human":
-            print(self.render())
+            self.render()
         return observations, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:
@@ -244,7 +217,11 @@ class MatrixGameEnv(ParallelEnv):
             return None
         moves = " ".join(f"{MOVE_LETTERS[a]}{MOVE_LETTERS[b]}" for a, b in self._history) or "(no rounds yet)"
         start = f"{MOVE_LETTERS[int(self._previous[0])]}{MOVE_LETTERS[int(self._previous[1])]}"
-        return f"{self.game.title} round {self._round}/{self.num_rounds}: {moves} | last moves {start}"
+        text = f"{self.game.title} round {self._round}/{self.num_rounds}: {moves} | last moves {start}"
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
 
     def close(self) -> None:
         pass

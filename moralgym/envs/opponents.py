@@ -41,9 +41,7 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def register_opponent(
-    name: str, factory: Callable[..., OpponentStrategy], aliases: tuple[str, ...] = ()
-) -> None:
+def register_opponent(name: str, factory: Callable[..., OpponentStrategy], aliases: tuple[str, ...] = ()) -> None:
     """Make ``factory`` buildable by ``name`` and each alias (case, spaces and dashes do not matter)."""
     _OPPONENTS[name] = factory
     for key in (name, *aliases):

@@ -2,7 +2,7 @@
 
 PettingZoo ids (parallel and AEC): ``moralgym/<game>-v0`` for each game, plus ``moralgym/matrix_game-v0`` that takes
 ``game=`` (a name or a payoff table). Gymnasium ids (learner vs a fixed opponent): ``moralgym/<Title>-v0``, with a
-native vectorised entry point for ``gymnasium.make_vec(..., vectorization_mode="vector_entrypoint")``.
+native vectorised entry point for ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``.
 """
 
 from __future__ import annotations

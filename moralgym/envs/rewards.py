@@ -146,7 +146,9 @@ class RewardSchedule(MoralReward):
     def __init__(self, phases: Sequence[tuple[int, MoralReward]], name: str | None = None) -> None:
         phases = [(int(start), get_reward(reward)) for start, reward in phases]
         if not phases or phases[0][0] != 0:
-            raise ValueError(f"a reward schedule must start at episode 0, got phases starting at {[p[0] for p in phases]}")
+            raise ValueError(
+                f"a reward schedule must start at episode 0, got phases starting at {[p[0] for p in phases]}"
+            )
         starts = [start for start, _ in phases]
         if starts != sorted(set(starts)):
             raise ValueError(f"reward schedule phases must start at strictly increasing episodes, got {starts}")

@@ -34,10 +34,14 @@ class MoralRewardWrapper(BaseParallelWrapper):
         if isinstance(rewards, Mapping):
             unknown = set(rewards) - set(env.possible_agents)
             if unknown:
-                raise ValueError(f"rewards given for unknown agents {sorted(unknown)}; agents are {env.possible_agents}")
+                raise ValueError(
+                    f"rewards given for unknown agents {sorted(unknown)}; agents are {env.possible_agents}"
+                )
             missing = set(env.possible_agents) - set(rewards)
             if missing:
-                raise ValueError(f"no reward given for agents {sorted(missing)}; pass one for each of {env.possible_agents}")
+                raise ValueError(
+                    f"no reward given for agents {sorted(missing)}; pass one for each of {env.possible_agents}"
+                )
             self.reward_functions = {agent: get_reward(spec) for agent, spec in rewards.items()}
         else:
             reward = get_reward(rewards)
