@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from moralgym.envs.games import DEFECT as D
 from moralgym.envs.games import NO_MOVE, get_game
 from moralgym.envs.opponents import OpponentStrategy, make_opponent
 
-README_SECTION = Path(__file__).resolve().parents[1] / "docs" / "strategies_readme_section.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def play(strategy: Strategy, other_moves, uniforms=None, start=(NO_MOVE, NO_MOVE)) -> list[tuple[int, int]]:
@@ -395,12 +394,8 @@ def test_generous_tit_for_tat_default_follows_nowak_sigmund():
 
 
 # ------------------------------------------------------------------------------------------------- docs
-def test_readme_section_example_runs():
-    text = README_SECTION.read_text()
-    assert len(text.splitlines()) <= 25
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert blocks, "the README section should contain a python example"
-    for block in blocks:
-        exec(compile(block, str(README_SECTION), "exec"), {})
+def test_readme_lists_every_strategy():
+    """The README's strategy table names every registered strategy (its examples run in tests/test_readme.py)."""
+    text = README.read_text()
     for name in STRATEGIES:
         assert f"`{name}`" in text
