@@ -142,7 +142,8 @@ class Strategy:
         if n == 0:
             return
         # One reduction: as unsigned ints, negative values are huge, so max() > NO_MOVE catches both ends.
-        if int(observations.astype(np.uint64, copy=False).max()) > NO_MOVE:
+        as_unsigned = observations.view(np.uint64) if observations.dtype == np.int64 else observations.astype(np.uint64)
+        if int(as_unsigned.max()) > NO_MOVE:
             bad = observations[(observations < COOPERATE) | (observations > NO_MOVE)].flat[0]
             raise ValueError(
                 f"{self.name}: observation values must be 0 (C), 1 (D) or 2 (no move yet), got {bad}; "

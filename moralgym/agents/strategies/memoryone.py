@@ -76,6 +76,7 @@ class MemoryOne(Strategy):
         table.flags.writeable = False
         self._table = table
         self._flat_table = table.ravel()
+        self._deterministic_actions = (self._flat_table < 1.0).astype(np.int64)  # p = 1 -> C (0), p = 0 -> D (1)
         self.stochastic = any(0.0 < p < 1.0 for p in (*self.four_vector, self.p_first))
 
     @property
@@ -90,7 +91,10 @@ class MemoryOne(Strategy):
         self, own: np.ndarray, other: np.ndarray, memory: np.ndarray, uniforms: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         # A flat np.take is ~10x faster than 2-D fancy indexing on thousands of games.
-        p_cooperate = np.take(self._flat_table, own * (NO_MOVE + 1) + other)
+        cell = own * (NO_MOVE + 1) + other
+        if not self.stochastic:  # every probability is 0 or 1: look the action up directly
+            return np.take(self._deterministic_actions, cell), memory
+        p_cooperate = np.take(self._flat_table, cell)
         # C = 0 and D = 1, so "defect unless u < p" is the boolean (u >= p).
         return (uniforms >= p_cooperate).astype(np.int64), memory
 
