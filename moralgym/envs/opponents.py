@@ -48,6 +48,11 @@ def register_opponent(name: str, factory: Callable[..., OpponentStrategy], alias
         _ALIASES[_normalise(key)] = name
 
 
+def is_opponent_name(name: str) -> bool:
+    """Whether ``name`` (or an alias of it) is a registered opponent."""
+    return _normalise(name) in _ALIASES
+
+
 def list_opponents() -> list[str]:
     """Names of the registered opponents."""
     return list(_OPPONENTS)

@@ -1,0 +1,56 @@
+"""Evaluate any agent the paper's way (spec §5): tidy per-decision tables, summary metrics with 95% CIs,
+round-robin tournaments, figures and reports.
+
+>>> from moralgym.evaluation import evaluate
+>>> result = evaluate("tit_for_tat", games=("ipd",), n_episodes=2, n_rounds=2)
+>>> sorted(result.summary[0])[:3]
+['agent', 'cooperation_rate', 'cooperation_rate_ci95']
+
+Imports numpy only; matplotlib (reports), SB3 and torch (LLM agents) load when used.
+"""
+
+from moralgym.evaluation.agents import AgentStep, EvalAgent, StrategyAgent, as_agent, make_agent
+from moralgym.evaluation.harness import (
+    EVALUATION_SEED,
+    EvaluationConfig,
+    EvaluationResult,
+    TournamentResult,
+    evaluate,
+    play_match,
+    summarise,
+    tournament,
+)
+from moralgym.evaluation.metrics import ACTION_TYPES, OUTCOMES, mean_ci
+
+__all__ = [
+    "ACTION_TYPES",
+    "EVALUATION_SEED",
+    "OUTCOMES",
+    "AgentStep",
+    "EvalAgent",
+    "EvaluationConfig",
+    "EvaluationResult",
+    "StrategyAgent",
+    "TournamentResult",
+    "as_agent",
+    "evaluate",
+    "make_agent",
+    "mean_ci",
+    "play_match",
+    "summarise",
+    "tournament",
+]
+
+
+def main_evaluate(argv=None):
+    """``moralgym evaluate``; see :mod:`moralgym.evaluation.cli`."""
+    from moralgym.evaluation.cli import main_evaluate as run
+
+    return run(argv)
+
+
+def main_compare(argv=None):
+    """``moralgym compare``; see :mod:`moralgym.evaluation.cli`."""
+    from moralgym.evaluation.cli import main_compare as run
+
+    return run(argv)

@@ -1,0 +1,439 @@
+"""The paper's evaluation protocol (spec §5.1) for any agent, and round-robin tournaments.
+
+Defaults follow the paper: a Random opponent, 10 episodes x 5 rounds from random initial states, the five games,
+evaluation seed 100. The seed is re-used for every game, opponent and variant, so every evaluated agent sees the same
+initial states, the same Random-opponent moves and (for LLM agents) the same token-order shuffles. Each game's
+episodes run side by side in ``n_episodes`` :class:`~moralgym.envs.matrix_game.MatrixGameEnv` instances stepped
+through ``reset``/``step``; the agent decides for all of them in one batched ``act`` call per round.
+
+A *reference* agent (for an LLM: the base model without fine-tuning) answers the very same observations at every
+round; its answers are scored against the same opponent move but do not change the trajectory, which follows the
+evaluated agent (as in the authors' code).
+
+Deontological penalty at evaluation: ``penalty=3`` by default, the training value. The authors' evaluation code
+used 4 (spec §7.7); pass ``penalty=4`` to reproduce that scale. Regrets and moral rewards use this setting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moralgym.envs.games import PAPER_GAMES, MatrixGame, get_game
+from moralgym.envs.matrix_game import AGENTS, MatrixGameEnv
+from moralgym.envs.outcomes import resolve_round
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, RewardInputs, reward_components
+from moralgym.evaluation.agents import StrategyAgent, agent_variants, as_agent, as_step, spawn
+from moralgym.evaluation.metrics import (
+    ACTION_TYPES,
+    OUTCOMES,
+    action_types,
+    deontological_regret,
+    episode_means,
+    mean_ci,
+    outcomes,
+    utilitarian_regret,
+)
+
+#: The paper's evaluation seed (authors' code re-initialises it before each game).
+EVALUATION_SEED = 100
+REWARD_NAMES = ("game", "deontological", "utilitarian", "game_deontological")
+#: Metrics averaged per episode then over episodes, each reported with a ``_ci95`` half-width.
+SUMMARY_METRICS = (
+    "cooperation_rate",
+    "illegal_rate",
+    "game_payoff",
+    *(f"reward_{name}" for name in REWARD_NAMES),
+    "regret_deontological",
+    "regret_utilitarian",
+)
+DEFAULT_GROUP_KEYS = ("run", "agent", "role", "game", "opponent", "variant")
+
+
+@dataclass
+class EvaluationConfig:
+    """Settings of one evaluation (defaults = the paper's protocol)."""
+
+    games: tuple[str, ...] = tuple(game.name for game in PAPER_GAMES)
+    opponents: tuple[str, ...] = ("random",)
+    variants: tuple[str, ...] | None = None  # None: every variant the agent offers (["default"] for non-LLM agents)
+    n_episodes: int = 10
+    n_rounds: int = 5
+    seed: int = EVALUATION_SEED
+    penalty: float = DEFAULT_PENALTY  # authors' evaluation code used 4 (spec §7.7)
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD
+    initial_state: str = "random"
+
+    def __post_init__(self) -> None:
+        self.games = tuple(get_game(g).name for g in ([self.games] if isinstance(self.games, str) else self.games))
+        self.opponents = (self.opponents,) if isinstance(self.opponents, str) else tuple(self.opponents)
+        if isinstance(self.variants, str):
+            self.variants = (self.variants,)
+        for name in ("n_episodes", "n_rounds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.opponents:
+            raise ValueError("opponents must name at least one opponent, e.g. ('random',)")
+
+
+@dataclass
+class EvaluationResult:
+    """Tidy tables: ``decisions`` (one dict per decision) and ``summary`` (one dict per group, see
+    :func:`summarise`); ``write(out_dir)`` saves them as JSONL/CSV."""
+
+    decisions: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        from moralgym.evaluation.io import write_csv, write_json, write_jsonl
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "decisions": write_jsonl(out / "decisions.jsonl", self.decisions),
+            "summary": write_jsonl(out / "summary.jsonl", self.summary),
+            "summary_csv": write_csv(out / "summary.csv", self.summary),
+            "config": write_json(out / "evaluation.json", self.config),
+        }
+        return paths
+
+
+def _seed_for(seed: int, *parts: int) -> int:
+    return int(np.random.SeedSequence([int(seed), *parts]).generate_state(1, dtype=np.uint32)[0])
+
+
+def play_match(
+    row_agent: Any,
+    col_agent: Any,
+    game: str | MatrixGame,
+    *,
+    n_episodes: int = 10,
+    n_rounds: int = 5,
+    seed: int = EVALUATION_SEED,
+    penalty: float = DEFAULT_PENALTY,
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    initial_state: str = "random",
+    references: Sequence[Any] = (),
+    context: dict[str, Any] | None = None,
+    record_column: bool = False,
+) -> list[dict[str, Any]]:
+    """Play ``n_episodes`` episodes of ``game`` in parallel envs; return one record per decision of the row seat
+    (and of the column seat if ``record_column``), plus one per decision of each ``references`` agent.
+
+    Records carry ``context`` (e.g. run/variant names) and the fields listed in :func:`decision_record`.
+    """
+    game = get_game(game)
+    context = dict(context or {})
+    if hasattr(col_agent, "seat"):
+        col_agent.seat = 1  # seat-aware agents (LLMs) see the payoff table from the column player's side
+    envs = [
+        MatrixGameEnv(
+            game, num_rounds=n_rounds, initial_state=initial_state, penalty=penalty, illegal_reward=illegal_reward
+        )
+        for _ in range(n_episodes)
+    ]
+    observations = [env.reset(seed=_seed_for(seed, 0, episode))[0] for episode, env in enumerate(envs)]
+    games = [game] * n_episodes
+    # Every seat's randomness is derived from the evaluation seed alone: same for every agent, game and variant.
+    row_agent.reset(n_episodes, _seed_for(seed, 1))
+    col_agent.reset(n_episodes, _seed_for(seed, 2))
+    for reference in references:
+        reference.reset(n_episodes, _seed_for(seed, 1))
+    u_max = game.max_collective_payoff
+    records: list[dict[str, Any]] = []
+    episodes = np.arange(n_episodes)
+    for round_index in range(1, n_rounds + 1):
+        obs_row = np.stack([o[AGENTS[0]] for o in observations]).astype(np.int64)
+        obs_col = np.stack([o[AGENTS[1]] for o in observations]).astype(np.int64)
+        row_step = as_step(row_agent.act(games, obs_row), n_episodes, row_agent.name)
+        col_step = as_step(col_agent.act(games, obs_col), n_episodes, col_agent.name)
+        infos_row, infos_col = [], []
+        for i, env in enumerate(envs):
+            obs, _, _, _, infos = env.step({AGENTS[0]: int(row_step.actions[i]), AGENTS[1]: int(col_step.actions[i])})
+            observations[i] = obs
+            infos_row.append(infos[AGENTS[0]])
+            infos_col.append(infos[AGENTS[1]])
+        base = {**context, "game": game.name, "round": round_index}
+        records += _records(
+            {
+                **base,
+                "agent": row_agent.name,
+                "opponent": col_agent.name,
+                "role": context.get("role", "agent"),
+                "seat": 0,
+            },
+            episodes,
+            obs_row,
+            infos_row,
+            row_step.texts,
+            u_max,
+            illegal_reward,
+        )
+        if record_column:
+            records += _records(
+                {**base, "agent": col_agent.name, "opponent": row_agent.name, "role": "agent", "seat": 1},
+                episodes,
+                obs_col,
+                infos_col,
+                col_step.texts,
+                u_max,
+                illegal_reward,
+            )
+        for reference in references:
+            step = as_step(reference.act(games, obs_row), n_episodes, reference.name)
+            infos_ref = _score_counterfactual(game, step.actions, obs_row, col_step.actions, penalty, illegal_reward)
+            records += _records(
+                {
+                    **base,
+                    "agent": reference.name,
+                    "opponent": col_agent.name,
+                    "role": "reference",
+                    "seat": 0,
+                    "reference_of": row_agent.name,
+                },
+                episodes,
+                obs_row,
+                infos_ref,
+                step.texts,
+                u_max,
+                illegal_reward,
+            )
+    return records
+
+
+def _score_counterfactual(
+    game: MatrixGame,
+    actions: np.ndarray,
+    observations: np.ndarray,
+    opponent_actions: np.ndarray,
+    penalty: float,
+    illegal_reward: float,
+) -> list[dict[str, Any]]:
+    """Infos as the env would have given them had ``actions`` been played in the same state (reference answers)."""
+    own_prev, opp_prev = observations[:, 0], observations[:, 1]
+    payoff_own, payoff_opp, _, _ = resolve_round(game.payoffs, actions, opponent_actions, own_prev, opp_prev)
+    inputs = RewardInputs(actions, opponent_actions, opp_prev, payoff_own, payoff_opp)
+    components = reward_components(inputs, penalty, illegal_reward)
+    return [
+        {
+            "action": int(actions[i]),
+            "other_action": int(opponent_actions[i]),
+            "other_previous": int(opp_prev[i]),
+            "game_payoff": float(payoff_own[i]),
+            "other_payoff": float(payoff_opp[i]),
+            "moral_rewards": {name: float(components[name][i]) for name in REWARD_NAMES},
+        }
+        for i in range(len(actions))
+    ]
+
+
+def _records(
+    base: dict[str, Any],
+    episodes: np.ndarray,
+    observations: np.ndarray,
+    infos: list[dict],
+    texts: list[str] | None,
+    u_max: float,
+    illegal_reward: float,
+) -> list[dict[str, Any]]:
+    actions = np.array([info["action"] for info in infos])
+    opponent_actions = np.array([info["other_action"] for info in infos])
+    opponent_previous = np.array([info["other_previous"] for info in infos])
+    types = action_types(actions, opponent_previous)
+    joint = outcomes(actions, opponent_actions)
+    rows = []
+    for i, info in enumerate(infos):
+        rewards = info["moral_rewards"]
+        row = {
+            **base,
+            "episode": int(episodes[i]),
+            "own_previous": int(observations[i, 0]),
+            "opponent_previous": int(opponent_previous[i]),
+            "action": int(actions[i]),
+            "opponent_action": int(opponent_actions[i]),
+            "action_type": str(types[i]),
+            "outcome": str(joint[i]),
+            "cooperated": bool(actions[i] == 0),
+            "illegal": bool(actions[i] == -1),
+            "game_payoff": float(info["game_payoff"]),
+            "opponent_payoff": float(info["other_payoff"]),
+            **{f"reward_{name}": float(rewards[name]) for name in REWARD_NAMES},
+            "regret_deontological": float(deontological_regret(rewards["deontological"])),
+            "regret_utilitarian": float(utilitarian_regret(rewards["utilitarian"], u_max, illegal_reward)),
+        }
+        if texts is not None:
+            row["text"] = texts[i]
+        rows.append(row)
+    return rows
+
+
+def summarise(
+    decisions: Iterable[dict[str, Any]], group_keys: Sequence[str] = DEFAULT_GROUP_KEYS
+) -> list[dict[str, Any]]:
+    """One row per group of decisions: counts, shares of each action type and outcome, and every metric of
+    :data:`SUMMARY_METRICS` as ``mean`` with its ``_ci95`` half-width over episodes (rounds averaged first).
+
+    Keys missing from the decisions are left out of the grouping.
+    """
+    decisions = list(decisions)
+    if not decisions:
+        return []
+    keys = [k for k in group_keys if any(k in d for d in decisions)]
+    groups: dict[tuple, list[dict]] = {}
+    for record in decisions:
+        groups.setdefault(tuple(record.get(k) for k in keys), []).append(record)
+    rows = []
+    for key, members in groups.items():
+        episode = np.array([m.get("episode", 0) for m in members])
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["n_decisions"] = len(members)
+        row["n_episodes"] = int(np.unique(episode).size)
+        columns = {
+            "cooperation_rate": np.array([m["cooperated"] for m in members], dtype=float),
+            "illegal_rate": np.array([m["illegal"] for m in members], dtype=float),
+            **{name: np.array([m[name] for m in members], dtype=float) for name in SUMMARY_METRICS[2:]},
+        }
+        for name, values in columns.items():
+            row[name], row[f"{name}_ci95"] = mean_ci(episode_means(values, episode))
+        types = np.array([m["action_type"] for m in members])
+        for label in ACTION_TYPES:
+            share, ci = mean_ci(episode_means((types == label).astype(float), episode))
+            row[f"share_{label}"], row[f"share_{label}_ci95"] = share, ci
+        joint = np.array([m["outcome"] for m in members])
+        for label in OUTCOMES:
+            row[f"share_{label}"] = float((joint == label).mean())
+        rows.append(row)
+    return rows
+
+
+def evaluate(
+    agent: Any,
+    config: EvaluationConfig | None = None,
+    *,
+    reference: Any = None,
+    run: str | None = None,
+    **overrides: Any,
+) -> EvaluationResult:
+    """Evaluate ``agent`` (an evaluation agent, a strategy, or a :func:`~moralgym.evaluation.agents.make_agent`
+    spec) under ``config`` (keyword ``overrides`` replace its fields). ``reference`` answers the same prompts.
+
+    >>> result = evaluate("tit_for_tat", games=("ipd",), n_episodes=2, n_rounds=3)
+    >>> len(result.decisions), result.summary[0]["n_episodes"]
+    (6, 2)
+    """
+    config = EvaluationConfig(**{**(asdict(config) if config else {}), **overrides})
+    agent = as_agent(agent)
+    references = [as_agent(reference)] if reference is not None else []
+    run = run or agent.name
+    variants = list(config.variants) if config.variants else agent_variants(agent)
+    decisions: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for variant in variants:
+        for seat in [agent, *references]:
+            if hasattr(seat, "set_variant"):
+                seat.set_variant(variant)
+        for opponent_spec in config.opponents:
+            opponent = StrategyAgent(opponent_spec) if isinstance(opponent_spec, str) else as_agent(opponent_spec)
+            for game in config.games:
+                decisions += play_match(
+                    agent,
+                    opponent,
+                    game,
+                    n_episodes=config.n_episodes,
+                    n_rounds=config.n_rounds,
+                    seed=config.seed,
+                    penalty=config.penalty,
+                    illegal_reward=config.illegal_reward,
+                    initial_state=config.initial_state,
+                    references=references,
+                    context={"run": run, "variant": variant},
+                )
+    summary = summarise(decisions)
+    meta = {
+        **asdict(config),
+        "variants": variants,
+        "agent": agent.name,
+        "run": run,
+        "reference": references[0].name if references else None,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return EvaluationResult(decisions, summary, meta)
+
+
+@dataclass
+class TournamentResult:
+    """``table``: one row per (agent, opponent, game) with the row agent's summary metrics; ``decisions`` tidy."""
+
+    agents: list[str]
+    decisions: list[dict[str, Any]]
+    table: list[dict[str, Any]]
+
+    def matrix(self, metric: str = "game_payoff", game: str | None = None) -> np.ndarray:
+        """``agents x agents`` array of ``metric`` for the row agent (mean over games when ``game`` is None)."""
+        index = {name: i for i, name in enumerate(self.agents)}
+        total = np.zeros((len(self.agents),) * 2)
+        count = np.zeros_like(total)
+        for row in self.table:
+            if game is None or row["game"] == get_game(game).name:
+                i, j = index[row["agent"]], index[row["opponent"]]
+                total[i, j] += row[metric]
+                count[i, j] += 1
+        with np.errstate(invalid="ignore"):
+            return total / count
+
+
+def tournament(
+    agents: Sequence[Any] | dict[str, Any],
+    *,
+    games: Sequence[str] = tuple(game.name for game in PAPER_GAMES),
+    n_episodes: int = 10,
+    n_rounds: int = 5,
+    seed: int = EVALUATION_SEED,
+    penalty: float = DEFAULT_PENALTY,
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    initial_state: str = "random",
+) -> TournamentResult:
+    """Round robin: every agent plays every agent (itself included, as an independent copy) in the row seat, on
+    every game. Returns the tidy decisions and a table with one row per (agent, opponent, game).
+
+    >>> result = tournament(["tit_for_tat", "always_defect"], games=("ipd",), n_episodes=2, n_rounds=3)
+    >>> len(result.table), result.matrix().shape
+    (4, (2, 2))
+    """
+    if isinstance(agents, dict):
+        built = []
+        for name, agent in agents.items():
+            agent = as_agent(agent)
+            agent.name = name
+            built.append(agent)
+    else:
+        built = [as_agent(agent) for agent in agents]
+    names = [agent.name for agent in built]
+    if len(set(names)) != len(names):
+        raise ValueError(f"tournament agents need distinct names, got {names}; pass a dict name -> agent")
+    decisions: list[dict[str, Any]] = []
+    for row_agent in built:
+        for col_agent in built:
+            opponent = spawn(col_agent)
+            for game in games:
+                decisions += play_match(
+                    row_agent,
+                    opponent,
+                    game,
+                    n_episodes=n_episodes,
+                    n_rounds=n_rounds,
+                    seed=seed,
+                    penalty=penalty,
+                    illegal_reward=illegal_reward,
+                    initial_state=initial_state,
+                    context={"run": "tournament"},
+                )
+    table = summarise(decisions, group_keys=("agent", "opponent", "game"))
+    return TournamentResult(names, decisions, table)
