@@ -1,0 +1,129 @@
+"""Decisions per second of an LLM playing moralgym games, next to a forward-pass-only ceiling measured in the same run.
+
+Three measurements with the default SmolLM2-135M-Instruct (or ``--model``) on this machine:
+
+1. *No prefix cache*, batch 1 / 8 / 32: ``play`` against Random with ``B`` games in parallel (every decision does a
+   batched prefill and one KV-cached decode step, plus prompt building, sampling and env steps).
+2. *Ceiling*, same batches: one prefill forward of the same ``B`` prompts and nothing else; decisions/s = B / time.
+   Play and ceiling are measured alternately and the fastest repetition of each is kept, so load from other
+   processes (this machine is shared) distorts neither. With ``share_prefixes`` (the default) play forwards the
+   prompts' common prefix once per batch and can beat this ceiling; both figures are reported.
+3. *Prefix cache on the paper's evaluation protocol*: five games x 10 episodes x 5 rounds vs Random, tokens
+   action3/action4, seed 100; cold (empty cache) and warm (the protocol run again on unchanged weights, e.g. the
+   "no fine-tuning" baseline or a second evaluation seed).
+
+Usage::
+
+    python benchmarks/llm_decisions.py [--model default] [--reps 3] [--out benchmarks/results/llm_decisions.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moralgym.agents.llm import LLMPolicy, PromptBuilder, load_causal_lm, play
+from moralgym.envs.games import PAPER_GAMES
+
+
+def ceiling_seconds(policy: LLMPolicy, batch: int, seed: int) -> float:
+    """One prefill forward of ``batch`` paper prompts (the same kind of prompts play builds)."""
+    rng = np.random.default_rng(seed)
+    games = ["ipd"] * batch
+    queries = [policy.encode(p) for p in policy.render_prompts(games, rng.integers(0, 2, size=(batch, 2)))]
+    start = time.perf_counter()
+    policy.next_token_logprobs(queries)
+    return time.perf_counter() - start
+
+
+def play_seconds(policy: LLMPolicy, batch: int, rounds: int, seed: int) -> float:
+    result = play(policy, "random", "ipd", num_episodes=batch, num_parallel=batch, num_rounds=rounds, seed=seed)
+    return result.summary["seconds"] / rounds  # seconds per round of `batch` decisions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per play measurement (no-cache)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "llm_decisions.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, tokenizer = load_causal_lm(args.model, verbose=True)
+    results: dict = {
+        "model": args.model,
+        "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}",
+        "load_average_at_start": os.getloadavg(),
+        "no_cache": {},
+    }
+    uncached = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=False, batch_size=64, seed=0)
+    shared = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=True, batch_size=64, seed=0)
+    ceiling_policy = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=False, batch_size=64, seed=0)
+    ceiling_policy.next_token_logprobs([ceiling_policy.encode("warm up")])
+    for batch in [int(b) for b in args.batches.split(",")]:
+        ceilings, plays, shared_plays = [], [], []
+        for rep in range(args.reps):
+            ceilings.append(ceiling_seconds(ceiling_policy, batch, seed=rep))
+            plays.append(play_seconds(uncached, batch, args.rounds, seed=rep))
+            shared_plays.append(play_seconds(shared, batch, args.rounds, seed=rep))
+        # Other processes share this machine: the fastest repetition is the least disturbed one, for every series.
+        ceiling, per_round, shared_round = min(ceilings), min(plays), min(shared_plays)
+        entry = {
+            "ceiling_decisions_per_s": batch / ceiling,
+            "play_decisions_per_s": batch / per_round,
+            "play_over_ceiling": ceiling / per_round,
+            "play_shared_prefixes_decisions_per_s": batch / shared_round,
+            "play_shared_prefixes_over_ceiling": ceiling / shared_round,
+            "median_play_over_median_ceiling": statistics.median(ceilings) / statistics.median(plays),
+            "prompt_tokens": float(np.mean(uncached.prompt_lengths)),
+            "raw_seconds": {"ceiling": ceilings, "play_per_round": plays, "play_shared_per_round": shared_plays},
+        }
+        results["no_cache"][str(batch)] = entry
+        print(
+            f"batch {batch:>3}: ceiling {entry['ceiling_decisions_per_s']:7.2f} decisions/s | play (no cache) "
+            f"{entry['play_decisions_per_s']:7.2f}/s = {entry['play_over_ceiling']:.0%} of ceiling | play (no cache, "
+            f"shared prefixes) {entry['play_shared_prefixes_decisions_per_s']:7.2f}/s = "
+            f"{entry['play_shared_prefixes_over_ceiling']:.0%}",
+            flush=True,
+        )
+
+    games = [g.name for g in PAPER_GAMES]
+    cached = LLMPolicy(model, tokenizer, prompt=PromptBuilder(tokens="action34"), prefix_cache=True, seed=100)
+    reference = results["no_cache"].get("32") or list(results["no_cache"].values())[-1]
+    for label in ("cold", "warm"):
+        forwards_before, reused_before = cached.stats["rows"], cached.stats["kv_reused"]
+        summary = play(cached, "random", games, num_episodes=10, num_rounds=5, seed=100).summary
+        entry = {
+            "decisions": summary["decisions"],
+            "seconds": summary["seconds"],
+            "decisions_per_s": summary["decisions_per_second"],
+            "over_batch32_ceiling": summary["decisions_per_second"] / reference["ceiling_decisions_per_s"],
+            "rows_forwarded": cached.stats["rows"] - forwards_before,
+            "one_token_steps_from_kept_kv": cached.stats["kv_reused"] - reused_before,
+            "illegal_rate": summary["illegal_rate"],
+        }
+        results[f"paper_protocol_cached_{label}"] = entry
+        print(
+            f"paper protocol, prefix cache, {label}: {entry['decisions']} decisions in {entry['seconds']:.2f} s = "
+            f"{entry['decisions_per_s']:.1f}/s = {entry['over_batch32_ceiling']:.1f}x the batch-32 ceiling "
+            f"({entry['rows_forwarded']} sequences forwarded)",
+            flush=True,
+        )
+    results["load_average_at_end"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

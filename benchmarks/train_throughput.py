@@ -1,0 +1,113 @@
+"""Training throughput of the PPO loop with the embedded default model (SmolLM2-135M-Instruct) on this machine.
+
+Measures, after ``--warmup`` episodes: decisions per second, seconds per PPO update (episode), the share of time
+spent generating (rollout), scoring (reference + old log-probs) and updating (forward/backward + Adam), and the
+peak resident memory. Prints a table and writes JSON.
+
+    python benchmarks/train_throughput.py --episodes 4 --num_envs 16 --out train_throughput.json
+    python benchmarks/train_throughput.py --tiny        # seconds-long smoke run on a random tiny model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=4, help="measured episodes (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=1, help="episodes not measured (first forward passes)")
+    parser.add_argument("--num_envs", type=int, default=16)
+    parser.add_argument("--num_rounds", type=int, default=5)
+    parser.add_argument("--max_new_tokens", type=int, default=2)
+    parser.add_argument("--lora_r", type=int, default=16)
+    parser.add_argument("--ppo_epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--no_dedup", action="store_true", help="one row per sample in the update (for comparison)")
+    parser.add_argument("--tiny", action="store_true", help="random tiny model instead of the default model")
+    parser.add_argument("--out", default="train_throughput.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from moralgym.training.config import PPOConfig
+    from moralgym.training.ppo import MoralPPOTrainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = tokenizer = None
+    if args.tiny:
+        from moralgym.training.testing import tiny_model_and_tokenizer
+
+        model, tokenizer = tiny_model_and_tokenizer()
+    with tempfile.TemporaryDirectory() as output_dir:
+        config = PPOConfig(
+            output_dir=output_dir,
+            num_episodes=args.warmup + args.episodes,
+            num_envs=args.num_envs,
+            num_rounds=args.num_rounds,
+            answer_prefix="action",
+            max_new_tokens=args.max_new_tokens,
+            lora_r=args.lora_r,
+            lora_alpha=2 * args.lora_r,
+            lora_dropout=0.0,
+            value_head_dropout=0.0,
+            learning_rate=3e-4,
+            ppo_epochs=args.ppo_epochs,
+            gradient_accumulation_steps=1,
+            dedup=not args.no_dedup,
+            progress_bar=False,
+            plot=False,
+            save_every=0,
+        )
+        started = time.perf_counter()
+        trainer = MoralPPOTrainer(config, model, tokenizer)
+        load_s = time.perf_counter() - started
+        trainer.prepare()
+        episodes = []
+        for _ in range(config.num_episodes):
+            metrics = trainer.train_episode()
+            episodes.append(metrics)
+        trainer._close_loggers()
+    measured = episodes[args.warmup :]
+    total = sum(m["time/episode_s"] for m in measured)
+    parts = {
+        "generate": sum(m["time/generate_s"] for m in measured),
+        "scoring": sum(m["time/scoring_s"] for m in measured),
+        "update": sum(m["time/update_s"] for m in measured),
+    }
+    decisions = sum(m["ppo/samples"] for m in measured)
+    result = {
+        "model": "tiny-random" if args.tiny else "default (SmolLM2-135M-Instruct)",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "load_seconds": round(load_s, 2),
+        "episodes_measured": len(measured),
+        "decisions_per_second": round(decisions / total, 2),
+        "seconds_per_update": round(total / len(measured), 2),
+        "time_share": {k: round(v / total, 3) for k, v in parts.items()},
+        "distinct_contexts_per_update": round(sum(m["ppo/distinct_contexts"] for m in measured) / len(measured), 1),
+        "samples_per_update": measured[0]["ppo/samples"],
+        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(f"{result['model']} on {result['machine']}")
+    print(
+        f"  {result['samples_per_update']} decisions/update ({config.num_envs} games x {config.num_rounds} rounds), "
+        f"{result['distinct_contexts_per_update']} distinct contexts"
+    )
+    print(f"  decisions/s        {result['decisions_per_second']}")
+    print(f"  s per PPO update   {result['seconds_per_update']}")
+    print("  time share         " + ", ".join(f"{k} {v:.0%}" for k, v in result["time_share"].items()))
+    print(f"  peak memory        {result['peak_memory_mib']} MiB")
+    with open(args.out, "w") as handle:
+        json.dump(result, handle, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()

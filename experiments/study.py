@@ -1,0 +1,262 @@
+"""Run the paper's whole study: every fine-tuning experiment, each followed by the evaluation suite.
+
+    python experiments/study.py --scale cpu --seeds 1 2 3            # embedded SmolLM2 on CPU, budgets cut
+    python experiments/study.py --scale paper --experiments de_vs_tft  # Gemma-2-2b-it, 4-bit, 1000 episodes (GPU)
+    python experiments/study.py --scale cpu --summarise-only           # rebuild the tables from finished runs
+
+Experiments are the paper configs in ``configs/paper/`` (one per reward x opponent of the paper); ``--scale cpu``
+applies ``configs/study/cpu.yaml`` on top (same code, smaller model and budget). Each run goes to
+``OUT/SCALE/EXPERIMENT/seedN/`` and is resumable: a finished run (``summary.json`` with ``finished``) is skipped, an
+interrupted one resumes from its last checkpoint. After training, each run is evaluated with the paper's protocol
+(base vs fine-tuned, five games, tokens action3/action4) and on the generalisation variants (original tokens,
+swapped token meanings, other phrasings). "Game, then moral" runs are also evaluated at the switch episode, for the
+unlearning comparison. ``OUT/SCALE/study.json`` and ``study.md`` collect every number with its spread over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_CONFIGS = ROOT / "configs" / "paper"
+SCALE_OVERRIDES = {"paper": None, "cpu": ROOT / "configs" / "study" / "cpu.yaml"}
+#: Generalisation variants evaluated after training (names from moralgym.evaluation.llm_agent.PROMPT_VARIANTS).
+DEFAULT_VARIANTS = ("action12", "swapped", "unstructured", "explicit_ipd")
+METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian")
+
+ModelFactory = Callable[[], tuple[Any, Any]]
+
+
+def experiment_names() -> list[str]:
+    """``de_vs_tft``, ``game_then_ut_vs_llm``, ... from ``configs/paper/gemma2_*.yaml``."""
+    return [path.stem.removeprefix("gemma2_") for path in sorted(PAPER_CONFIGS.glob("gemma2_*.yaml"))]
+
+
+def experiment_config(name: str, scale: str, seed: int, out: Path, overrides: dict[str, Any] | None = None):
+    """The :class:`~moralgym.training.PPOConfig` of one experiment at one scale and seed."""
+    from moralgym.training import PPOConfig
+
+    path = PAPER_CONFIGS / f"gemma2_{name}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown experiment {name!r}; known experiments: {', '.join(experiment_names())}")
+    if scale not in SCALE_OVERRIDES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALE_OVERRIDES)}")
+    values = yaml.safe_load(path.read_text())
+    if SCALE_OVERRIDES[scale] is not None:
+        values.update(yaml.safe_load(SCALE_OVERRIDES[scale].read_text()))
+        if values["opponent"] == "llm":
+            values["num_rounds"] = 3  # the paper's LLM-vs-LLM episodes are 3 rounds at every scale
+        values["switch_episode"] = values["num_episodes"] // 2  # "Game, then moral": half and half, as the paper
+    values.update(seed=seed, output_dir=str(out / scale / name / f"seed{seed}"), evaluate=True, resume=True)
+    values.update(overrides or {})
+    return PPOConfig(**values)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _latest_checkpoint_episode(run_dir: Path) -> int:
+    episodes = [int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("episode-*") if p.name[8:].isdigit()]
+    return max(episodes, default=0)
+
+
+def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The trained adapter on each prompt variant (vs Random, five games), averaged over games."""
+    from moralgym.agents.llm.policy import LLMPolicy
+    from moralgym.agents.llm.prompts import PromptBuilder
+    from moralgym.evaluation import evaluate
+    from moralgym.evaluation.llm_agent import PROMPT_VARIANTS, LLMAgent
+
+    if not variants:
+        return {}
+    prompt = PromptBuilder(tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix)
+    policy = LLMPolicy(
+        model, tokenizer, prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, adapter_name="player_0"
+    )
+    agent = LLMAgent(policy, name="fine_tuned", variants={v: PROMPT_VARIANTS[v] for v in variants})
+    result = evaluate(
+        agent,
+        games=tuple(config.eval_games),
+        opponents=(config.eval_opponent,),
+        variants=tuple(variants),
+        n_episodes=config.eval_episodes,
+        n_rounds=config.eval_rounds,
+        seed=config.eval_seed,
+        penalty=config.penalty,
+        illegal_reward=config.illegal_reward,
+    )
+    result.write(Path(config.output_dir) / "evaluation_variants")
+    per_variant: dict[str, list[dict[str, Any]]] = {}
+    for row in result.summary:
+        per_variant.setdefault(row["variant"], []).append(row)
+    return {v: {m: statistics.fmean(float(r[m]) for r in rows) for m in METRICS} for v, rows in per_variant.items()}
+
+
+def run_experiment(config: Any, variants: Sequence[str] = DEFAULT_VARIANTS, model_factory: ModelFactory | None = None):
+    """Train, evaluate and write ``summary.json`` for one run; a finished run is read back, not redone."""
+    from moralgym.training.cli import run
+    from moralgym.training.evaluate import evaluate_before_after
+
+    run_dir = Path(config.output_dir)
+    summary = _read_json(run_dir / "summary.json")
+    if summary and summary.get("finished") and "variants" in summary:
+        return summary
+    started = time.perf_counter()
+    if config.reward.startswith("game_then") and not (run_dir / "game_phase.json").exists():
+        # Unlearning: stop at the switch, evaluate the Game-phase adapter, then resume into the moral phase.
+        done = _latest_checkpoint_episode(run_dir)
+        if done < config.switch_episode:
+            phase = dataclasses.replace(config, stop_after_episodes=config.switch_episode - done, evaluate=False, plot=False)
+            model, tokenizer = model_factory() if model_factory else (None, None)
+            holder: dict[str, Any] = {}
+            run(phase, model, tokenizer, on_trained=lambda m, t: holder.update(model=m, tokenizer=t))
+            at_switch = dataclasses.replace(config, output_dir=str(run_dir / "game_phase"))
+            game_phase = evaluate_before_after(holder["model"], holder["tokenizer"], at_switch)
+            (run_dir / "game_phase.json").write_text(json.dumps(game_phase, indent=2))
+    model, tokenizer = model_factory() if model_factory else (None, None)
+    extra: dict[str, Any] = {}
+
+    def after_training(trained_model: Any, trained_tokenizer: Any) -> None:
+        extra["variants"] = evaluate_variants(trained_model, trained_tokenizer, config, variants)
+
+    summary = run(config, model, tokenizer, on_trained=after_training)
+    summary.update(extra)
+    summary["game_phase"] = _read_json(run_dir / "game_phase.json")
+    summary["study_seconds"] = round(time.perf_counter() - started, 1)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
+
+
+def summarise(out: Path, scale: str) -> dict[str, Any]:
+    """Collect every finished run under ``out/scale`` into ``study.json`` and a Markdown table ``study.md``."""
+    table: dict[str, Any] = {}
+    for run_dir in sorted((out / scale).glob("*/seed*")):
+        summary = _read_json(run_dir / "summary.json")
+        if not summary or not summary.get("finished") or "evaluation" not in summary:
+            continue
+        entry = table.setdefault(run_dir.parent.name, {"seeds": [], "runs": []})
+        entry["seeds"].append(int(run_dir.name.removeprefix("seed")))
+        entry["runs"].append(summary)
+    results: dict[str, Any] = {}
+    for name, entry in table.items():
+        runs = entry["runs"]
+        row: dict[str, Any] = {"seeds": entry["seeds"], "train_seconds": _spread([r["train_seconds"] for r in runs])}
+        for model in ("base", "fine_tuned"):
+            row[model] = {m: _spread([r["evaluation"][model][m] for r in runs]) for m in METRICS}
+        if all(r.get("game_phase") for r in runs):
+            row["game_phase"] = {m: _spread([r["game_phase"]["fine_tuned"][m] for r in runs]) for m in METRICS}
+        variants = sorted(set.intersection(*(set(r.get("variants", {})) for r in runs))) if runs else []
+        row["variants"] = {v: {m: _spread([r["variants"][v][m] for r in runs]) for m in METRICS} for v in variants}
+        results[name] = row
+    study = {"scale": scale, "experiments": results}
+    (out / scale).mkdir(parents=True, exist_ok=True)
+    (out / scale / "study.json").write_text(json.dumps(study, indent=2))
+    (out / scale / "study.md").write_text(markdown_table(study))
+    return study
+
+
+def _fmt(cell: dict[str, float]) -> str:
+    return f"{cell['mean']:.2f} ± {cell['sd']:.2f}" if cell["n"] > 1 else f"{cell['mean']:.2f}"
+
+
+def markdown_table(study: dict[str, Any]) -> str:
+    """Per experiment: base and fine-tuned cooperation / illegal / regrets (mean ± sd over seeds), and variants."""
+    lines = [
+        f"Scale `{study['scale']}`: vs Random, five games, tokens action3/action4 (mean ± sd over seeds).",
+        "",
+        "| experiment | seeds | base coop | coop | illegal | De regret | Ut regret | coop at switch | train s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in study["experiments"].items():
+        tuned = row["fine_tuned"]
+        switch = _fmt(row["game_phase"]["cooperation_rate"]) if "game_phase" in row else ""
+        lines.append(
+            f"| {name} | {len(row['seeds'])} | {_fmt(row['base']['cooperation_rate'])} | "
+            f"{_fmt(tuned['cooperation_rate'])} | {_fmt(tuned['illegal_rate'])} | "
+            f"{_fmt(tuned['regret_deontological'])} | {_fmt(tuned['regret_utilitarian'])} | {switch} | "
+            f"{row['train_seconds']['mean']:.0f} |"
+        )
+    variant_names = sorted({v for row in study["experiments"].values() for v in row["variants"]})
+    if variant_names:
+        lines += ["", "Cooperation / illegal rate on the generalisation variants:", ""]
+        lines.append("| experiment | " + " | ".join(variant_names) + " |")
+        lines.append("|---" * (len(variant_names) + 1) + "|")
+        for name, row in study["experiments"].items():
+            cells = [
+                f"{_fmt(row['variants'][v]['cooperation_rate'])} / {_fmt(row['variants'][v]['illegal_rate'])}"
+                if v in row["variants"]
+                else ""
+                for v in variant_names
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_study(
+    scale: str,
+    seeds: Sequence[int],
+    experiments: Sequence[str] | None = None,
+    out: Path = Path("runs/study"),
+    overrides: dict[str, Any] | None = None,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    model_factory: ModelFactory | None = None,
+) -> dict[str, Any]:
+    """Every experiment x seed (skipping finished ones), then the summary tables."""
+    names = list(experiments or experiment_names())
+    for name in names:
+        for seed in seeds:
+            config = experiment_config(name, scale, seed, out, overrides)
+            print(f"[study] {scale} {name} seed {seed} -> {config.output_dir}", flush=True)
+            run_experiment(config, variants=variants, model_factory=model_factory)
+    return summarise(out, scale)
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=list(SCALE_OVERRIDES), default="cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--experiments", nargs="+", help=f"subset of: {', '.join(experiment_names())}")
+    parser.add_argument("--out", type=Path, default=Path("runs/study"))
+    parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), help="generalisation variants")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override any PPOConfig field")
+    parser.add_argument("--summarise-only", action="store_true", help="only rebuild study.json/study.md")
+    args = parser.parse_args(argv)
+    if args.summarise_only:
+        study = summarise(args.out, args.scale)
+    else:
+        study = run_study(args.scale, args.seeds, args.experiments, args.out, _parse_overrides(args.set), args.variants)
+    print(markdown_table(study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

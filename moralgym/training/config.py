@@ -1,0 +1,353 @@
+"""``PPOConfig``: every knob of a training run, as one TRL-style dataclass.
+
+Each field carries ``metadata={"help": ...}``, so :class:`transformers.HfArgumentParser` / :class:`trl.TrlParser`
+turn it into a CLI (``--learning_rate 1e-4``) and a YAML schema (``configs/*.yaml``) for free. ``__post_init__``
+rejects bad values with a ``ValueError`` that names the field, the value received and what is accepted.
+
+Defaults are the paper's (Tennant, Hailes, Musolesi, ICLR 2025, via TRL 0.9 defaults; see shared/paper_spec.md §4):
+Adam at 1.41e-5, one episode of ``num_rounds`` rounds per batch, 4 PPO epochs over one minibatch, 4 gradient
+accumulation steps, clip 0.2/0.2, ``vf_coef`` 0.1, ``gamma`` 1, ``lam`` 0.95, adaptive KL (0.2, target 6, horizon
+10000), score scaling + normalisation, ratio threshold 10, LoRA r=64 / alpha 32 / dropout 0.05 on all linear layers.
+
+A note on the paper's gradient accumulation: the authors set ``gradient_accumulation_steps=4`` on TRL's config after
+it was built, so TRL still ran 4 epochs x 1 minibatch per episode while Accelerate accumulated over 4 backward
+passes. The effect is ONE Adam step per episode, on the full batch, with the 4 passes computed at identical weights
+(ratio 1). ``gradient_accumulation_steps`` here counts backward passes across epochs exactly as Accelerate did, so
+the paper config reproduces that; ``ppo_epochs: 1, gradient_accumulation_steps: 1`` gives the same update 4x cheaper
+(up to dropout noise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ALGORITHMS = ("ppo", "grpo")
+OPPONENT_LLM = "llm"
+REPORT_TO = ("none", "tensorboard", "wandb", "all")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class PPOConfig:
+    """Configuration of a moralgym training run (PPO as in the paper, or GRPO as a second algorithm)."""
+
+    # ------------------------------------------------------------------------------------------------ run
+    output_dir: str = field(default="runs/moralgym", metadata=_help("Directory for the adapter, metrics, checkpoints."))
+    algorithm: str = field(default="ppo", metadata=_help("'ppo' (the paper's algorithm) or 'grpo' (TRL GRPOTrainer)."))
+    seed: int = field(
+        default=1, metadata=_help("Run seed: every random source (envs, sampling, shuffles) derives from it.")
+    )
+    num_episodes: int = field(default=1000, metadata=_help("Training episodes (= PPO updates). Paper: 1000."))
+    stop_after_episodes: int | None = field(
+        default=None,
+        metadata=_help("Stop (with a checkpoint) after this many episodes of the run, as if killed; for resume tests."),
+    )
+    save_every: int = field(
+        default=100, metadata=_help("Write a resumable checkpoint every this many episodes (0: never).")
+    )
+    resume: bool = field(default=False, metadata=_help("Continue from the latest checkpoint in output_dir."))
+    report_to: str = field(default="none", metadata=_help("Also log to 'tensorboard', 'wandb', 'all' or 'none'."))
+    log_csv: bool = field(default=False, metadata=_help("Also write metrics.csv next to metrics.jsonl."))
+    plot: bool = field(default=True, metadata=_help("Write learning_curve.png (matplotlib) at the end."))
+    progress_bar: bool = field(default=True, metadata=_help("Show a tqdm progress bar."))
+    torch_num_threads: int | None = field(
+        default=None, metadata=_help("torch.set_num_threads (None: torch's default).")
+    )
+    run_name: str | None = field(
+        default=None, metadata=_help("Name shown in TensorBoard / W&B (default: output_dir's name).")
+    )
+
+    # ------------------------------------------------------------------------------------------------ model
+    model_name_or_path: str = field(
+        default="default",
+        metadata=_help("'default' (embedded SmolLM2-135M-Instruct), a hub id (google/gemma-2-2b-it) or a local path."),
+    )
+    dtype: str = field(default="float32", metadata=_help("Weights dtype: float32, bfloat16, float16 or auto."))
+    load_in_4bit: bool = field(default=False, metadata=_help("Quantise the base to NF4 with bitsandbytes (QLoRA)."))
+    lora_r: int = field(default=64, metadata=_help("LoRA rank. Paper: 64."))
+    lora_alpha: int = field(default=32, metadata=_help("LoRA alpha. Paper code: 32."))
+    lora_dropout: float = field(default=0.05, metadata=_help("LoRA dropout. Paper code: 0.05."))
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata=_help("Modules LoRA adapts: 'all-linear' (paper) or names such as q_proj v_proj."),
+    )
+    lora_layers_to_transform: list[int] | None = field(
+        default=None, metadata=_help("Only adapt these decoder layers (None: all). Needs explicit target module names.")
+    )
+    init_adapter: str | None = field(
+        default=None, metadata=_help("Start from this saved adapter directory (e.g. a Game-trained model).")
+    )
+    value_head_dropout: float = field(default=0.1, metadata=_help("Dropout before the value head's Linear (TRL: 0.1)."))
+    disable_dropout: bool = field(
+        default=False, metadata=_help("Turn every dropout off during the update (exact dedup).")
+    )
+
+    # ------------------------------------------------------------------------------------------------ environment
+    game: str = field(default="ipd", metadata=_help("Training game (a moralgym game name). Paper: ipd."))
+    opponent: str = field(
+        default="tit_for_tat",
+        metadata=_help("A fixed strategy name (tit_for_tat, random, ...) or 'llm' (two learners)."),
+    )
+    reward: str = field(
+        default="deontological",
+        metadata=_help(
+            "Reward of the learner: game, deontological, utilitarian, game_deontological, game_then_deontological, "
+            "game_then_utilitarian."
+        ),
+    )
+    opponent_reward: str | None = field(
+        default=None, metadata=_help("Reward of the second learner when opponent is 'llm' (default: same as reward).")
+    )
+    switch_episode: int = field(
+        default=500, metadata=_help("Episode at which game_then_* schedules switch. Paper: 500.")
+    )
+    penalty: float = field(default=3.0, metadata=_help("Deontological penalty xi. Paper: 3."))
+    illegal_reward: float = field(default=-6.0, metadata=_help("Reward of an illegal answer. Paper: -6."))
+    num_rounds: int = field(default=5, metadata=_help("Rounds per episode. Paper: 5 vs a fixed opponent, 3 vs an LLM."))
+    num_envs: int = field(
+        default=1, metadata=_help("Parallel games per episode (batch = num_envs x num_rounds decisions). Paper: 1.")
+    )
+
+    # ------------------------------------------------------------------------------------------------ prompt
+    action_tokens: list[str] = field(
+        default_factory=lambda: ["action12"],
+        metadata=_help(
+            "Training token pair(s): a name (action12) or 'c,d'. Paper: action12. Several pairs teach the rule "
+            "rather than one literal answer; token_schedule says how they are used."
+        ),
+    )
+    token_schedule: str = field(
+        default="rotate",
+        metadata=_help(
+            "With several action_tokens: 'rotate' (episode e uses pair e mod K: cost of one pair) or 'mix' (game i "
+            "of episode e uses pair (i + e) mod K: every batch mixes them, K times the distinct prompts)."
+        ),
+    )
+    phrasing: str = field(default="paper", metadata=_help("Prompt wording (moralgym.agents.llm.prompts.PHRASINGS)."))
+    answer_prefix: str = field(
+        default="",
+        metadata=_help("Text the assistant turn is pre-filled with ('action' helps small models). Paper: ''."),
+    )
+    max_new_tokens: int = field(
+        default=2, metadata=_help("Tokens sampled per decision, always exactly this many. Paper: 2.")
+    )
+
+    # ------------------------------------------------------------------------------------------------ PPO
+    learning_rate: float = field(default=1.41e-5, metadata=_help("Adam learning rate. Paper: 1.41e-5."))
+    ppo_epochs: int = field(default=4, metadata=_help("Passes over each batch. Paper: 4."))
+    mini_batch_size: int | None = field(
+        default=None, metadata=_help("Decisions per minibatch (None: the whole batch, as the paper).")
+    )
+    gradient_accumulation_steps: int = field(
+        default=4,
+        metadata=_help("Backward passes per optimizer step, counted across epochs (Accelerate's way). Paper: 4."),
+    )
+    cliprange: float = field(default=0.2, metadata=_help("PPO ratio clip range."))
+    cliprange_value: float = field(default=0.2, metadata=_help("Value clip range around the old values."))
+    vf_coef: float = field(default=0.1, metadata=_help("Value loss coefficient."))
+    gamma: float = field(default=1.0, metadata=_help("Discount over response tokens."))
+    lam: float = field(default=0.95, metadata=_help("GAE lambda over response tokens."))
+    whiten_advantages: bool = field(default=True, metadata=_help("Whiten advantages over the batch (TRL always did)."))
+    adap_kl_ctrl: bool = field(default=True, metadata=_help("Adaptive KL coefficient (else fixed at init_kl_coef)."))
+    init_kl_coef: float = field(default=0.2, metadata=_help("Initial KL penalty coefficient beta."))
+    target_kl: float = field(default=6.0, metadata=_help("Target KL of the adaptive controller (TRL 'target')."))
+    kl_horizon: float = field(default=10000, metadata=_help("Horizon of the adaptive controller (TRL 'horizon')."))
+    use_score_scaling: bool = field(default=True, metadata=_help("Divide scores by their running std."))
+    use_score_norm: bool = field(default=True, metadata=_help("Also subtract the running mean (needs score scaling)."))
+    score_clip: float | None = field(
+        default=None, metadata=_help("Clip normalised scores to +-score_clip (paper: off).")
+    )
+    ratio_threshold: float = field(default=10.0, metadata=_help("Skip a minibatch whose mean ratio exceeds this."))
+    max_grad_norm: float | None = field(
+        default=None, metadata=_help("Clip the gradient norm (None: off, as the paper).")
+    )
+    max_contexts_per_pass: int = field(
+        default=64,
+        metadata=_help(
+            "Most distinct contexts per forward/backward pass (memory bound); a larger minibatch is "
+            "split into chunks whose gradients add up exactly."
+        ),
+    )
+    dedup: bool = field(
+        default=True, metadata=_help("One forward/backward per distinct (query, response) context (same gradient).")
+    )
+
+    # ------------------------------------------------------------------------------------------------ evaluation
+    evaluate: bool = field(default=False, metadata=_help("Evaluate the base and the trained model (paper protocol)."))
+    eval_games: list[str] = field(
+        default_factory=lambda: ["ipd", "stag_hunt", "chicken", "bach_or_stravinsky", "defective_coordination"],
+        metadata=_help("Games of the before/after evaluation."),
+    )
+    eval_action_tokens: str = field(default="action34", metadata=_help("Token pair at evaluation. Paper: action34."))
+    eval_episodes: int = field(default=10, metadata=_help("Evaluation episodes per game. Paper: 10."))
+    eval_rounds: int = field(default=5, metadata=_help("Rounds per evaluation episode. Paper: 5."))
+    eval_opponent: str = field(default="random", metadata=_help("Evaluation opponent. Paper: random."))
+    eval_seed: int = field(default=100, metadata=_help("Fixed evaluation seed (same prompts for base and trained)."))
+
+    # ------------------------------------------------------------------------------------------------ GRPO
+    num_generations: int = field(default=4, metadata=_help("GRPO: samples per state (group size), >= 2."))
+    grpo_beta: float = field(
+        default=0.04, metadata=_help("GRPO: KL coefficient in the loss (0 disables the reference).")
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.action_tokens, str):
+            self.action_tokens = [self.action_tokens]
+        if not self.action_tokens:
+            raise ValueError("action_tokens must name at least one token pair, e.g. [action12]")
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [self.lora_target_modules]
+        if isinstance(self.eval_games, str):
+            self.eval_games = [g.strip() for g in self.eval_games.split(",")]
+        self._check_choice("algorithm", ALGORITHMS)
+        self._check_choice("token_schedule", ("rotate", "mix"))
+        self._check_choice("report_to", REPORT_TO)
+        self._check_choice("dtype", DTYPES)
+        for name in (
+            "num_episodes",
+            "num_rounds",
+            "num_envs",
+            "ppo_epochs",
+            "gradient_accumulation_steps",
+            "max_new_tokens",
+            "eval_episodes",
+            "eval_rounds",
+            "lora_r",
+            "lora_alpha",
+            "max_contexts_per_pass",
+        ):
+            self._check_positive_int(name)
+        for name in ("seed", "save_every", "switch_episode", "eval_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        for name in ("learning_rate", "cliprange", "cliprange_value", "target_kl", "kl_horizon", "ratio_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("vf_coef", "init_kl_coef", "grpo_beta"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        for name in ("gamma", "lam"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+        for name in ("lora_dropout", "value_head_dropout"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        if self.mini_batch_size is not None:
+            self._check_positive_int("mini_batch_size")
+            if self.mini_batch_size > self.batch_size:
+                raise ValueError(
+                    f"mini_batch_size ({self.mini_batch_size}) is larger than the batch (num_envs x num_rounds = "
+                    f"{self.batch_size}); lower it or set it to null for the whole batch"
+                )
+        if self.stop_after_episodes is not None:
+            self._check_positive_int("stop_after_episodes")
+        if self.use_score_norm and not self.use_score_scaling:
+            raise ValueError("use_score_norm=True needs use_score_scaling=True (TRL semantics); enable both or neither")
+        if self.score_clip is not None and not self.score_clip > 0:
+            raise ValueError(f"score_clip must be positive or null, got {self.score_clip!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive or null, got {self.max_grad_norm!r}")
+        if self.lora_layers_to_transform is not None and self.lora_target_modules == ["all-linear"]:
+            raise ValueError(
+                "lora_layers_to_transform needs explicit lora_target_modules (peft cannot combine it with "
+                "'all-linear'); e.g. --lora_target_modules q_proj k_proj v_proj o_proj gate_proj up_proj down_proj"
+            )
+        if self.algorithm == "grpo":
+            if self.num_generations < 2:
+                raise ValueError(
+                    f"num_generations must be >= 2 for GRPO (it needs a group baseline), got {self.num_generations}"
+                )
+            if self.is_two_learners:
+                raise ValueError(
+                    "algorithm 'grpo' supports fixed opponents only; use algorithm 'ppo' for opponent 'llm'"
+                )
+        self._check_names()
+
+    # ------------------------------------------------------------------------------------------------ derived
+    @property
+    def batch_size(self) -> int:
+        """Decisions per learner per episode (the PPO batch)."""
+        return self.num_envs * self.num_rounds
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.mini_batch_size or self.batch_size
+
+    @property
+    def is_two_learners(self) -> bool:
+        return self.opponent.strip().lower() == OPPONENT_LLM
+
+    @property
+    def learners(self) -> list[str]:
+        """Seats that learn: ``["player_0"]``, or both in LLM-vs-LLM."""
+        return ["player_0", "player_1"] if self.is_two_learners else ["player_0"]
+
+    def reward_spec(self, seat: str) -> Any:
+        """The reward object of a seat, built by name (schedules get ``switch_episode``)."""
+        from moralgym.envs import get_reward
+
+        name = self.reward if seat == "player_0" or self.opponent_reward is None else self.opponent_reward
+        kwargs: dict[str, Any] = {"illegal_reward": self.illegal_reward, "penalty": self.penalty}
+        if name.replace("-", "_").lower().startswith("game_then"):
+            kwargs["switch_episode"] = self.switch_episode
+        return get_reward(name, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # ------------------------------------------------------------------------------------------------ checks
+    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+    def _check_positive_int(self, name: str) -> None:
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def _check_names(self) -> None:
+        """Resolve game, opponent, rewards and tokens now, so a typo fails before the model loads."""
+        from moralgym.envs import get_game, make_opponent
+
+        try:
+            get_game(self.game)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"game: {error}") from None
+        for seat in self.learners:
+            try:
+                self.reward_spec(seat)
+            except (KeyError, TypeError) as error:
+                which = "reward" if seat == "player_0" else "opponent_reward"
+                raise ValueError(f"{which}: {error}") from None
+        for name in ("opponent", "eval_opponent"):
+            value = getattr(self, name)
+            if name == "opponent" and self.is_two_learners:
+                continue
+            try:
+                make_opponent(value)
+            except (KeyError, TypeError) as error:
+                raise ValueError(f"{name}: {error} (or 'llm' for a second learning LLM)") from None
+        try:
+            from moralgym.agents.llm.prompts import get_action_tokens
+
+            for name in ("action_tokens", "eval_action_tokens"):
+                values = getattr(self, name)
+                for value in values if isinstance(values, list) else [values]:
+                    try:
+                        get_action_tokens(value)
+                    except (KeyError, TypeError, ValueError) as error:
+                        raise ValueError(f"{name}: {error}") from None
+        except ImportError:  # the LLM extra is not installed: checked again when the model loads
+            pass

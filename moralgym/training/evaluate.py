@@ -1,0 +1,78 @@
+"""Before/after evaluation of a trained adapter with the paper's protocol (spec §5), via :mod:`moralgym.evaluation`.
+
+The fine-tuned model plays a Random opponent (10 episodes x 5 rounds per game, five games, tokens action3/action4,
+fixed evaluation seed); the base model -- the same weights with every adapter disabled, no second copy -- answers
+the very same prompts (same states, token orders and sampling uniforms) as the reference. Both use the training
+run's answer prefix and number of sampled tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
+
+
+def _base_policy_class():
+    from moralgym.agents.llm.policy import LLMPolicy
+
+    class AdapterDisabledPolicy(LLMPolicy):
+        """An ``LLMPolicy`` that answers with every PEFT adapter disabled: the base model, without a copy."""
+
+        def decide(self, *args: Any, **kwargs: Any):
+            with self.model.disable_adapter():
+                return super().decide(*args, **kwargs)
+
+    return AdapterDisabledPolicy
+
+
+def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "player_0") -> dict[str, Any]:
+    """Evaluate ``seat``'s adapter and the base model; writes ``evaluation/`` under the run directory and returns
+    ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged over games."""
+    from moralgym.agents.llm.policy import LLMPolicy
+    from moralgym.agents.llm.prompts import PromptBuilder
+    from moralgym.evaluation import evaluate
+    from moralgym.evaluation.llm_agent import LLMAgent
+
+    prompt = PromptBuilder(
+        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
+    )
+    common = dict(prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, prefix_cache=True)
+    model.eval()
+    tuned = LLMPolicy(model, tokenizer, adapter_name=seat, **common)
+    base = _base_policy_class()(model, tokenizer, adapter_name=None, **common)
+    variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
+    result = evaluate(
+        LLMAgent(tuned, name="fine_tuned", variants=variant),
+        reference=LLMAgent(base, name="base", variants=variant),
+        games=tuple(config.eval_games),
+        opponents=(config.eval_opponent,),
+        n_episodes=config.eval_episodes,
+        n_rounds=config.eval_rounds,
+        seed=config.eval_seed,
+        penalty=config.penalty,
+        illegal_reward=config.illegal_reward,
+    )
+    model.set_adapter(seat)
+    result.write(Path(config.output_dir) / "evaluation")
+    per_game: dict[str, dict[str, dict[str, float]]] = {}
+    for row in result.summary:
+        per_game.setdefault(row["agent"], {})[row["game"]] = {m: float(row[m]) for m in METRICS if m in row}
+    overall = {
+        agent: {
+            m: sum(g[m] for g in games.values()) / len(games) for m in METRICS if all(m in g for g in games.values())
+        }
+        for agent, games in per_game.items()
+    }
+    return {
+        "games": list(config.eval_games),
+        "episodes": config.eval_episodes,
+        "rounds": config.eval_rounds,
+        "tokens": config.eval_action_tokens,
+        "opponent": config.eval_opponent,
+        "seed": config.eval_seed,
+        "base": overall.get("base", {}),
+        "fine_tuned": overall.get("fine_tuned", {}),
+        "per_game": per_game,
+    }

@@ -1,0 +1,349 @@
+"""The trainable policy: one base LM, one LoRA adapter per learning seat, one value head per seat.
+
+* The reference model is the same base with every adapter disabled (``trl.trainer.utils.use_adapter(model, None)``),
+  so there is never a second copy of the weights in memory; two learners (LLM vs LLM) are two adapters,
+  ``"player_0"`` and ``"player_1"``, on one shared base.
+* :func:`score_contexts` computes, for a batch of (query, response) samples, the per-token log-probs, values and
+  entropies with ONE forward pass per *distinct* context: samples that share their query share its pass, and a
+  response token only selects an entry of a log-prob vector, so the rows forwarded at response step ``t`` are the
+  distinct ``(query, response[:t])`` prefixes (KV cache carried from step to step). Per-sample tensors are gathered
+  from the distinct rows, so autograd sums each row's gradient over its samples: the loss and gradient are those of
+  the per-sample computation, at the cost of the distinct rows only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+class ValueHead(nn.Module):
+    """``Linear(hidden, 1)`` on the last hidden state, with dropout before it (TRL's value head: dropout 0.1)."""
+
+    def __init__(self, hidden_size: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.summary = nn.Linear(hidden_size, 1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = hidden_states.to(self.summary.weight.dtype)
+        return self.summary(self.dropout(hidden_states)).squeeze(-1)
+
+    def save(self, directory: str | os.PathLike) -> None:
+        from safetensors.torch import save_file
+
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
+            str(Path(directory) / VALUE_HEAD_FILE),
+        )
+
+    def load(self, directory: str | os.PathLike) -> bool:
+        """Load weights saved by :meth:`save` if the directory has them; returns whether it did."""
+        path = Path(directory) / VALUE_HEAD_FILE
+        if not path.exists():
+            return False
+        from safetensors.torch import load_file
+
+        self.load_state_dict(load_file(str(path)))
+        return True
+
+
+def hidden_size_of(model: Any) -> int:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return int(config.hidden_size)
+
+
+# --------------------------------------------------------------------------------------------- building
+
+
+def lora_config_from(config: Any) -> Any:
+    """The run's ``peft.LoraConfig`` via ``trl.get_peft_config`` (paper: r 64, alpha 32, dropout 0.05, all-linear)."""
+    from trl import ModelConfig, get_peft_config
+
+    targets: Any = list(config.lora_target_modules)
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    model_args = ModelConfig(
+        model_name_or_path=config.model_name_or_path,
+        use_peft=True,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        lora_target_modules=targets,
+        lora_task_type="CAUSAL_LM",
+    )
+    peft_config = get_peft_config(model_args)
+    if config.lora_layers_to_transform is not None:
+        peft_config.layers_to_transform = list(config.lora_layers_to_transform)
+    return peft_config
+
+
+def add_learner_adapters(base: Any, seats: Sequence[str], peft_config: Any, init_adapter: str | None = None) -> Any:
+    """Wrap ``base`` as a ``PeftModel`` with one trainable adapter per seat (fresh, or loaded from ``init_adapter``)."""
+    from peft import PeftModel, get_peft_model
+
+    if init_adapter is not None:
+        if not (Path(init_adapter) / "adapter_config.json").exists():
+            raise ValueError(
+                f"init_adapter: {init_adapter!r} has no adapter_config.json; pass a directory saved by a moralgym run"
+            )
+        model = PeftModel.from_pretrained(base, init_adapter, adapter_name=seats[0], is_trainable=True)
+        for seat in seats[1:]:
+            model.load_adapter(init_adapter, adapter_name=seat, is_trainable=True)
+    else:
+        model = get_peft_model(base, peft_config, adapter_name=seats[0])
+        for seat in seats[1:]:
+            model.add_adapter(seat, peft_config)
+    model.set_adapter(seats[0])
+    return model
+
+
+def adapter_parameters(model: Any, seat: str) -> list[nn.Parameter]:
+    """The LoRA parameters of one seat's adapter (names contain ``.<seat>.``)."""
+    marker = f".{seat}."
+    params = [p for name, p in model.named_parameters() if marker in name]
+    if not params:
+        raise ValueError(f"the model has no parameters for adapter {seat!r}")
+    return params
+
+
+def set_trainable(model: Any, seat: str) -> None:
+    """Activate ``seat``'s adapter and make exactly its parameters require gradients."""
+    model.set_adapter(seat)
+    marker = f".{seat}."
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_("lora_" in name and marker in name)
+
+
+def save_adapter(model: Any, seat: str, directory: str | os.PathLike, value_head: ValueHead | None = None) -> Path:
+    """Write ``seat``'s adapter as a standard PEFT directory (``PeftModel.from_pretrained(base, directory)`` loads it)
+    plus ``value_head.safetensors``."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = get_peft_model_state_dict(model, adapter_name=seat)
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in state.items()},
+        str(directory / "adapter_model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    peft_config = model.peft_config[seat]
+    was_inference = peft_config.inference_mode
+    peft_config.inference_mode = True
+    peft_config.save_pretrained(str(directory))
+    peft_config.inference_mode = was_inference
+    if value_head is not None:
+        value_head.save(directory)
+    return directory
+
+
+def load_adapter_weights(model: Any, seat: str, directory: str | os.PathLike) -> None:
+    """Overwrite ``seat``'s adapter with weights saved by :func:`save_adapter` (same LoRA shapes)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = load_file(str(Path(directory) / "adapter_model.safetensors"))
+    result = set_peft_model_state_dict(model, state, adapter_name=seat)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise ValueError(f"adapter in {directory} does not match the model: unexpected keys {unexpected[:3]}...")
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class ScoredBatch:
+    """Per-sample, per-response-token tensors ``(n, R)``; ``entropy`` is the full next-token entropy."""
+
+    logprobs: torch.Tensor
+    values: torch.Tensor | None
+    entropy: torch.Tensor | None
+    #: Token positions actually forwarded (the cost), and distinct contexts scored.
+    forwarded_tokens: int = 0
+    contexts: int = 0
+
+
+class _Node:
+    __slots__ = ("tokens", "children", "context", "parent")
+
+    def __init__(self, tokens: list[int], parent: _Node | None = None) -> None:
+        self.tokens = tokens
+        self.children: dict[int, _Node] = {}
+        self.context: int | None = None  # index of the context ending at this node
+        self.parent = parent
+
+
+def _radix_tree(contexts: Sequence[Sequence[int]]) -> list[list[_Node]]:
+    """The contexts as a radix tree (shared prefixes stored once), returned level by level from the root's children.
+
+    A node ends a context (``node.context``) or branches; chains of single children are merged into one segment.
+    """
+    root = _Node([])
+    for index, context in enumerate(contexts):
+        node = root
+        for token in context:
+            child = node.children.get(token)
+            if child is None:
+                child = node.children[token] = _Node([token], node)
+            node = child
+        node.context = index
+
+    def compress(node: _Node) -> None:
+        while node is not root and node.context is None and len(node.children) == 1:
+            (child,) = node.children.values()
+            node.tokens.extend(child.tokens)
+            node.context = child.context
+            node.children = child.children
+            for grandchild in node.children.values():
+                grandchild.parent = node
+        for child in node.children.values():
+            compress(child)
+
+    import sys
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    compress(root)
+    levels, frontier = [], list(root.children.values())
+    while frontier:
+        levels.append(frontier)
+        frontier = [child for node in frontier for child in node.children.values()]
+    return levels
+
+
+def tree_forward(
+    model: Any, contexts: Sequence[Sequence[int]], pad_token_id: int = 0, with_hidden: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Next-token logits (and last hidden states) after each context, forwarding every shared prefix once.
+
+    The contexts form a radix tree; each tree level is one batched forward pass on top of its parents' KV cache
+    (segments left-padded, the padding masked, position ids continuing after the real prefix). Gradients flow
+    through the shared prefixes to every context that uses them. Returns ``(logits (C, V), hidden (C, H) | None,
+    forwarded token count)``.
+    """
+    device = next(model.parameters()).device
+    levels = _radix_tree(contexts)
+    logits_out: list[torch.Tensor | None] = [None] * len(contexts)
+    hidden_out: list[torch.Tensor | None] = [None] * len(contexts)
+    row_of: dict[int, int] = {}  # id(node) -> row in its level's batch
+    past = mask = next_position = None
+    forwarded = 0
+    for depth, nodes in enumerate(levels):
+        width = max(len(node.tokens) for node in nodes)
+        ids = torch.full((len(nodes), width), pad_token_id, dtype=torch.long)
+        segment_mask = torch.zeros((len(nodes), width), dtype=torch.long)
+        for j, node in enumerate(nodes):
+            ids[j, width - len(node.tokens) :] = torch.tensor(node.tokens, dtype=torch.long)
+            segment_mask[j, width - len(node.tokens) :] = 1
+        forwarded += sum(len(node.tokens) for node in nodes)
+        offsets = (segment_mask.cumsum(-1) - 1).clamp(min=0)
+        if depth == 0:
+            full_mask, positions = segment_mask, offsets
+        else:
+            parents = torch.tensor([row_of[id(node.parent)] for node in nodes], dtype=torch.long)
+            past.reorder_cache(parents.to(device))
+            full_mask = torch.cat([mask[parents], segment_mask], dim=1)
+            positions = next_position[parents].unsqueeze(-1) + offsets
+        has_children = depth + 1 < len(levels)
+        out = model(
+            input_ids=ids.to(device),
+            attention_mask=full_mask.to(device),
+            position_ids=positions.to(device),
+            past_key_values=past,
+            use_cache=has_children,
+            output_hidden_states=with_hidden,
+            logits_to_keep=1,
+        )
+        for j, node in enumerate(nodes):
+            row_of[id(node)] = j
+            if node.context is not None:
+                logits_out[node.context] = out.logits[j, -1]
+                if with_hidden:
+                    hidden_out[node.context] = out.hidden_states[-1][j, -1]
+        past, mask, next_position = out.past_key_values, full_mask, positions[:, -1] + 1
+    logits = torch.stack(logits_out)  # type: ignore[arg-type]
+    hidden = torch.stack(hidden_out) if with_hidden else None  # type: ignore[arg-type]
+    return logits, hidden, forwarded
+
+
+def score_contexts(
+    model: Any,
+    queries: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    value_head: ValueHead | None = None,
+    pad_token_id: int = 0,
+    dedup: bool = True,
+    with_entropy: bool = False,
+) -> ScoredBatch:
+    """Log-probs (and values, entropies) of ``responses[i]`` after ``queries[i]`` under ``model`` as it is now
+    (active adapter, train/eval mode and grad mode are up to the caller).
+
+    Every response must have the same length ``R``. With ``dedup`` the distinct contexts ``query + response[:t]``
+    are forwarded once each, shared prefixes once (:func:`tree_forward`), and per-sample tensors are gathered from
+    them. Without it every sample's full sequence is forwarded on its own row: the plain computation the dedup path
+    is tested against.
+    """
+    from trl.trainer.utils import entropy_from_logits, selective_log_softmax
+
+    n = len(queries)
+    if n == 0 or len(responses) != n:
+        raise ValueError(f"score_contexts needs one response per query, got {n} queries and {len(responses)} responses")
+    length = len(responses[0])
+    if length == 0 or any(len(r) != length for r in responses):
+        raise ValueError("score_contexts needs non-empty responses of one common length")
+    device = next(model.parameters()).device
+    with_hidden = value_head is not None
+    if dedup:
+        index: dict[tuple[int, ...], int] = {}
+        rows = torch.tensor(
+            [[index.setdefault((*queries[i], *responses[i][:t]), len(index)) for t in range(length)] for i in range(n)],
+            dtype=torch.long,
+        )
+        logits_c, hidden_c, forwarded = tree_forward(model, list(index), pad_token_id, with_hidden)
+        rows = rows.to(logits_c.device)
+        # Normalise once per context, then gather per sample: autograd sums each context's gradient over the
+        # samples that use it, exactly as if every sample had its own row.
+        logp_c = torch.log_softmax(logits_c.float(), dim=-1)
+        targets = torch.tensor([list(r) for r in responses], dtype=torch.long, device=logp_c.device)
+        logprobs = logp_c[rows, targets]
+        entropy = entropy_from_logits(logits_c.float())[rows] if with_entropy else None
+        values = value_head(hidden_c)[rows].float() if with_hidden else None
+        contexts = len(index)
+    else:
+        sequences = [list(queries[i]) + list(responses[i][:-1]) for i in range(n)]
+        width = max(len(s) for s in sequences)
+        ids = torch.full((n, width), pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, sequence in enumerate(sequences):
+            ids[i, width - len(sequence) :] = torch.tensor(sequence, dtype=torch.long)
+            mask[i, width - len(sequence) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            output_hidden_states=with_hidden,
+            logits_to_keep=length,
+        )
+        logits = out.logits[:, -length:].float()
+        targets = torch.tensor([list(r) for r in responses], dtype=torch.long, device=logits.device)
+        logprobs = selective_log_softmax(logits, targets)
+        entropy = entropy_from_logits(logits) if with_entropy else None
+        values = value_head(out.hidden_states[-1][:, -length:]).float() if with_hidden else None
+        forwarded, contexts = int(mask.sum()), n * length
+    return ScoredBatch(logprobs=logprobs, values=values, entropy=entropy, forwarded_tokens=forwarded, contexts=contexts)

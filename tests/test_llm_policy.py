@@ -1,0 +1,230 @@
+"""LLMPolicy: padding-safe batched log-probs, prefix cache with the same distribution, seeding, invalidation."""
+
+import numpy as np
+import pytest
+import torch
+
+from moralgym.agents.llm.policy import LLMPolicy, sample_from_logprobs
+from moralgym.agents.llm.prompts import PromptBuilder
+from moralgym.agents.llm.testing import tiny_causal_lm, tiny_tokenizer
+from moralgym.envs.games import ILLEGAL, PAPER_GAMES
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture
+def model(tokenizer):
+    return tiny_causal_lm(len(tokenizer), seed=1)
+
+
+def _batch(n, seed=0):
+    rng = np.random.default_rng(seed)
+    games = [PAPER_GAMES[i % len(PAPER_GAMES)] for i in range(n)]
+    return games, rng.integers(0, 2, size=(n, 2))
+
+
+def _unpadded_logprobs(model, ids):
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    return torch.log_softmax(logits, -1)
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_batched_logprobs_equal_one_at_a_time_with_mixed_lengths(model, tokenizer, share):
+    policy = LLMPolicy(model, tokenizer, share_prefixes=share, min_shared_prefix=4)
+    builders = [PromptBuilder(), PromptBuilder(phrasing="action_only"), PromptBuilder(persona="utilitarian")]
+    sequences = [policy.encode(b.render(tokenizer, "ipd", [0, 1])) for b in builders]
+    sequences.append(sequences[1][:7])
+    assert len({len(s) for s in sequences}) == len(sequences)  # really mixed lengths, so really padded
+    batched = policy.next_token_logprobs(sequences)
+    for row, ids in zip(batched, sequences, strict=True):
+        torch.testing.assert_close(row, _unpadded_logprobs(model, list(ids)), atol=1e-4, rtol=1e-4)
+
+
+def test_padding_is_safe_with_absolute_position_embeddings(tokenizer):
+    """GPT-2 adds a learned embedding per position, so wrong position ids under left padding would show here."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=2, n_head=2, n_positions=512)
+    ).eval()
+    policy = LLMPolicy(gpt2, tokenizer, share_prefixes=False)
+    long = policy.encode(PromptBuilder().render(tokenizer, "ipd", [0, 1]))
+    sequences = [long, long[:40], long[:9]]
+    for row, ids in zip(policy.next_token_logprobs(sequences), sequences, strict=True):
+        torch.testing.assert_close(row, _unpadded_logprobs(gpt2, list(ids)), atol=1e-4, rtol=1e-4)
+    plain = LLMPolicy(gpt2, tokenizer, seed=2, prefix_cache=False).decide(*_batch(6))
+    cached = LLMPolicy(gpt2, tokenizer, seed=2).decide(*_batch(6))
+    np.testing.assert_allclose([d.logprobs for d in plain], [d.logprobs for d in cached], atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_shared_prefix_prefill_equals_plain_prefill(tokenizer, architecture):
+    if architecture == "gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        torch.manual_seed(0)
+        config = GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=2, n_head=2, n_positions=512)
+        model = GPT2LMHeadModel(config).eval()
+    else:
+        model = tiny_causal_lm(len(tokenizer), seed=3)
+    plain = LLMPolicy(model, tokenizer, share_prefixes=False)
+    shared = LLMPolicy(model, tokenizer, share_prefixes=True, min_shared_prefix=4)
+    builder = PromptBuilder()
+    sequences = [
+        plain.encode(builder.render(tokenizer, game, [own, other], (bit, 1 - bit)))
+        for game in ("ipd", "chicken")
+        for own in (0, 1)
+        for other in (0, 1)
+        for bit in (0, 1)
+    ]
+    sequences += [sequences[0][:30], sequences[3][:-5], plain.encode("unrelated words here")]
+    before = shared.stats["rows"]
+    torch.testing.assert_close(
+        shared.next_token_logprobs(sequences), plain.next_token_logprobs(sequences), atol=1e-4, rtol=1e-4
+    )
+    assert shared.stats["forwards"] == 2 and shared.stats["rows"] - before > len(sequences)  # prefix + suffix pass
+    games, observations = _batch(24)
+    a = LLMPolicy(model, tokenizer, seed=4, prefix_cache=False, share_prefixes=True).decide(games, observations)
+    b = LLMPolicy(model, tokenizer, seed=4, prefix_cache=False, share_prefixes=False).decide(games, observations)
+    assert [d.response_ids for d in a] == [d.response_ids for d in b]
+    np.testing.assert_allclose([d.logprobs for d in a], [d.logprobs for d in b], atol=1e-4)
+
+
+def test_decisions_have_the_documented_shape(model, tokenizer):
+    policy = LLMPolicy(model, tokenizer, max_new_tokens=3, prompt=PromptBuilder(answer_prefix="action"))
+    games, observations = _batch(6)
+    decisions = policy.decide(games, observations)
+    assert len(decisions) == 6 and policy.prompt_lengths == [len(d.query_ids) for d in decisions]
+    for d in decisions:
+        assert len(d.response_ids) == 3 and len(d.logprobs) == 3 and all(lp <= 0 for lp in d.logprobs)
+        assert d.text.startswith("action") and d.action in (0, 1, ILLEGAL)
+        assert policy.tokenizer.decode(d.query_ids).endswith("assistant action")  # prefix is part of the query
+        assert d.prompt.endswith("action")
+
+
+def test_logprobs_are_those_of_the_sampled_tokens_under_the_model(model, tokenizer):
+    policy = LLMPolicy(model, tokenizer, prefix_cache=False)
+    games, observations = _batch(4)
+    for d in policy.decide(games, observations):
+        prefix = list(d.query_ids)
+        for token, logprob in zip(d.response_ids, d.logprobs, strict=True):
+            expected = _unpadded_logprobs(model, prefix)[token].item()
+            assert logprob == pytest.approx(expected, abs=1e-4)
+            prefix.append(token)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_same_seed_same_decisions_and_different_seed_differs(model, tokenizer, cache):
+    games, observations = _batch(16)
+    runs = [LLMPolicy(model, tokenizer, seed=s, prefix_cache=cache).decide(games, observations) for s in (7, 7, 8)]
+    texts = [[(d.prompt, d.response_ids) for d in run] for run in runs]
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
+
+
+def _gpt2(tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=2, n_head=2, n_positions=512)
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(50.0)  # tied to the input embedding: sharper distributions
+    return model
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+@pytest.mark.parametrize("kv_cache_bytes", [0, 2**30])
+def test_prefix_cache_samples_exactly_what_recomputing_samples(model, tokenizer, architecture, kv_cache_bytes):
+    model = _gpt2(tokenizer) if architecture == "gpt2" else model
+    games, observations = _batch(40, seed=2)
+    cached = LLMPolicy(model, tokenizer, seed=5, prefix_cache=True, kv_cache_bytes=kv_cache_bytes, max_new_tokens=3)
+    plain = LLMPolicy(model, tokenizer, seed=5, prefix_cache=False, batch_size=7, max_new_tokens=3)
+    for _ in range(4):  # later rounds hit the cache, and sample new children of cached prefixes
+        a, b = cached.decide(games, observations), plain.decide(games, observations)
+        assert [d.response_ids for d in a] == [d.response_ids for d in b]
+        np.testing.assert_allclose([d.logprobs for d in a], [d.logprobs for d in b], atol=1e-4)
+    assert cached.stats["cache_hits"] > 0 and cached.stats["rows"] < plain.stats["rows"]
+    assert (cached.stats["kv_reused"] > 0) == (kv_cache_bytes > 0)
+
+
+def test_cached_vectors_equal_a_fresh_forward(model, tokenizer):
+    policy = LLMPolicy(model, tokenizer)
+    games, observations = _batch(10)
+    policy.decide(games, observations)
+    assert policy.cache_size > 0
+    for key, vector in list(policy._cache.items())[:8]:
+        torch.testing.assert_close(vector, _unpadded_logprobs(model, list(key)), atol=1e-4, rtol=1e-4)
+
+
+def test_cache_is_dropped_when_weights_change_in_place(model, tokenizer):
+    games, observations = _batch(12)
+    policy = LLMPolicy(model, tokenizer, seed=3)
+    policy.decide(games, observations)
+    stale = dict(policy._cache)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model.train()
+    loss = model(input_ids=torch.tensor([list(next(iter(stale)))])).logits.float().pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    assert model.training
+    policy.seed(3)
+    after = policy.decide(games, observations)
+    assert model.training  # decide restores the training mode it found
+    fresh = LLMPolicy(model, tokenizer, seed=3, prefix_cache=False).decide(games, observations)
+    assert [d.response_ids for d in after] == [d.response_ids for d in fresh]
+    key = next(iter(stale))
+    assert not torch.allclose(policy._cache[key], stale[key])
+
+
+def test_invalidate_cache_and_eviction_budget(model, tokenizer):
+    policy = LLMPolicy(model, tokenizer, cache_bytes=len(tokenizer) * 4 * 5)
+    games, observations = _batch(20)
+    policy.decide(games, observations)
+    assert 0 < policy.cache_size <= 5
+    policy.invalidate_cache()
+    assert policy.cache_size == 0
+
+
+def test_sampler_matches_the_categorical_distribution():
+    logprobs = torch.log_softmax(torch.tensor([[0.0, 1.0, -2.0, 0.5, float("-inf")]]), -1)
+    generator = torch.Generator().manual_seed(0)
+    uniforms = torch.rand(20000, generator=generator, dtype=torch.float64)
+    tokens, chosen = sample_from_logprobs(logprobs.expand(20000, -1), uniforms)
+    frequencies = torch.bincount(tokens, minlength=5).double() / 20000
+    torch.testing.assert_close(frequencies, logprobs[0].exp().double(), atol=0.015, rtol=0)
+    assert frequencies[4] == 0 and torch.equal(chosen, logprobs[0][tokens])
+    edge, _ = sample_from_logprobs(logprobs, torch.tensor([1.0 - 1e-17], dtype=torch.float64))
+    assert edge.item() == 3  # never the zero-probability last token
+
+
+def test_peft_adapter_is_part_of_the_cache_key(tokenizer):
+    peft = pytest.importorskip("peft")
+    base = tiny_causal_lm(len(tokenizer), seed=4)
+    config = peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = peft.get_peft_model(base, config, adapter_name="first")
+    model.add_adapter("second", peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    games, observations = _batch(8)
+    shared = LLMPolicy(model, tokenizer, seed=1, adapter_name="first")
+    by_adapter = {}
+    for name in ("first", "second", "first"):
+        shared.adapter_name = name
+        shared.seed(1)
+        got = shared.decide(games, observations)
+        plain = LLMPolicy(model, tokenizer, seed=1, prefix_cache=False, adapter_name=name).decide(games, observations)
+        np.testing.assert_allclose([d.logprobs for d in got], [d.logprobs for d in plain], atol=1e-4)
+        by_adapter.setdefault(name, [d.logprobs for d in got])
+    assert not np.allclose(by_adapter["first"], by_adapter["second"])
+
+
+def test_bad_arguments_are_rejected(model, tokenizer):
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        LLMPolicy(model, tokenizer, max_new_tokens=0)
+    with pytest.raises(ValueError, match="one observation"):
+        LLMPolicy(model, tokenizer).decide(["ipd"], np.zeros((2, 2), dtype=int))
+    assert LLMPolicy(model, tokenizer).decide([], np.zeros((0, 2), dtype=int)) == []
