@@ -119,16 +119,16 @@ def test_llm_agent_maps_agents_to_seats(tokenizer):
 
 
 def test_readme_section_example_runs(tokenizer, monkeypatch, capsys):
-    """The env-API example in docs/llm_readme_section.md, with a tiny model standing in for the default one."""
+    """The README's env-API example for LLM agents, with a tiny model standing in for the default one."""
     import re
     from pathlib import Path
 
     import moralgym.agents.llm as llm
 
-    text = (Path(__file__).parents[1] / "docs" / "llm_readme_section.md").read_text()
-    example = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    example = re.search(r"```py\n(from moralgym.agents.llm import .*?)```", text, re.S).group(1)
     tiny = tiny_causal_lm(len(tokenizer), seed=0)
     monkeypatch.setattr(llm, "load_causal_lm", lambda *a, **k: (tiny, tokenizer))
-    exec(compile(example, "llm_readme_section.md", "exec"), {})
+    exec(compile(example, "README.md", "exec"), {})
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 5 and all("deontological" in line for line in lines)
