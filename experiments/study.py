@@ -80,9 +80,16 @@ def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequenc
 
     if not variants:
         return {}
-    prompt = PromptBuilder(tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix)
+    prompt = PromptBuilder(
+        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
+    )
     policy = LLMPolicy(
-        model, tokenizer, prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, adapter_name="player_0"
+        model,
+        tokenizer,
+        prompt=prompt,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.eval_seed,
+        adapter_name="player_0",
     )
     agent = LLMAgent(policy, name="fine_tuned", variants={v: PROMPT_VARIANTS[v] for v in variants})
     result = evaluate(
@@ -117,7 +124,9 @@ def run_experiment(config: Any, variants: Sequence[str] = DEFAULT_VARIANTS, mode
         # Unlearning: stop at the switch, evaluate the Game-phase adapter, then resume into the moral phase.
         done = _latest_checkpoint_episode(run_dir)
         if done < config.switch_episode:
-            phase = dataclasses.replace(config, stop_after_episodes=config.switch_episode - done, evaluate=False, plot=False)
+            phase = dataclasses.replace(
+                config, stop_after_episodes=config.switch_episode - done, evaluate=False, plot=False
+            )
             model, tokenizer = model_factory() if model_factory else (None, None)
             holder: dict[str, Any] = {}
             run(phase, model, tokenizer, on_trained=lambda m, t: holder.update(model=m, tokenizer=t))

@@ -64,6 +64,8 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
 
     # A finished study is skipped, not redone: the summaries stay byte-identical.
     before = {p: p.read_text() for p in tmp_path.glob("cpu/*/seed1/summary.json")}
-    study.run_study("cpu", seeds=[1], out=tmp_path, overrides=TINY, variants=("action12", "swapped"), model_factory=tiny_factory)
+    study.run_study(
+        "cpu", seeds=[1], out=tmp_path, overrides=TINY, variants=("action12", "swapped"), model_factory=tiny_factory
+    )
     assert {p: p.read_text() for p in tmp_path.glob("cpu/*/seed1/summary.json")} == before
     assert json.loads((tmp_path / "cpu" / "study.json").read_text())["scale"] == "cpu"

@@ -12,7 +12,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,17 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(config: PPOConfig, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
-    """Train (and evaluate, plot) one configured run; returns the summary also written to ``summary.json``."""
+def run(
+    config: PPOConfig,
+    model: Any = None,
+    tokenizer: Any = None,
+    on_trained: Callable[[Any, Any], None] | None = None,
+) -> dict[str, Any]:
+    """Train (and evaluate, plot) one configured run; returns the summary also written to ``summary.json``.
+
+    ``on_trained(model, tokenizer)``, if given, is called on the main process once training stops (finished or
+    stopped early), before the evaluation: the experiment scripts use it to evaluate more without reloading.
+    """
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
     if config.algorithm == "grpo":
@@ -67,6 +76,8 @@ def run(config: PPOConfig, model: Any = None, tokenizer: Any = None) -> dict[str
     if trainer is not None:
         summary["processes"] = trainer.world_size
         summary["time_split_seconds"] = {k: round(v, 1) for k, v in trainer.timers.items()}
+    if is_main and on_trained is not None:
+        on_trained(model, tokenizer)
     if is_main and summary["finished"]:
         if config.evaluate:
             from moralgym.training.evaluate import evaluate_before_after
