@@ -259,3 +259,17 @@ def test_chunked_passes_give_the_same_update(tmp_path):
     for key, value in adapter_tensors(tmp_path / "chunked" / "adapter").items():
         assert torch.allclose(value, reference[key], atol=1e-5, rtol=1e-4), key
     assert one_pass.episode == chunked.episode == 1
+
+
+def test_fused_single_pass_equals_separate_old_pass(tmp_path):
+    # ppo_epochs 1 over one minibatch: the update's own pass gives the old log-probs (ratio 1); forcing several
+    # passes (and so a separate no-grad pass for the old values) must give the same update.
+    common = dict(num_episodes=1, ppo_epochs=1, mini_batch_size=None, num_envs=3)
+    fused = run_tiny(tmp_path / "fused", **common)
+    split = run_tiny(tmp_path / "split", max_contexts_per_pass=2, **common)
+    first = read_metrics(tmp_path / "fused")[0]
+    assert first["ppo/ratio"] == pytest.approx(1.0, abs=1e-6) and first["ppo/clipfrac"] == 0.0
+    reference = adapter_tensors(tmp_path / "fused" / "adapter")
+    for key, value in adapter_tensors(tmp_path / "split" / "adapter").items():
+        assert torch.allclose(value, reference[key], atol=1e-5, rtol=1e-4), key
+    assert fused.episode == split.episode == 1

@@ -281,8 +281,12 @@ class MoralPPOTrainer:
             responses = [list(r) for _, r in missing]
             with torch.no_grad(), use_adapter(self.model, None):
                 for part in self._chunks(range(len(missing)), queries, responses):  # bounded memory
-                    scored = score_contexts(self.model, [queries[i] for i in part], [responses[i] for i in part],
-                                            pad_token_id=self.pad_token_id)
+                    scored = score_contexts(
+                        self.model,
+                        [queries[i] for i in part],
+                        [responses[i] for i in part],
+                        pad_token_id=self.pad_token_id,
+                    )
                     for i, row in zip(part, scored.logprobs.cpu().tolist(), strict=True):
                         self.reference_cache[missing[i]] = row
             self.model.train(was_training)
@@ -316,6 +320,8 @@ class MoralPPOTrainer:
         chunked = [[self._chunks(index, queries, responses) for index in epoch] for epoch in minibatches]
         # With one epoch over one minibatch that fits one pass, that pass gives the old log-probs and values too.
         fused = config.ppo_epochs == 1 and len(minibatches[0]) == 1 and len(chunked[0][0]) == 1
+        if fused:  # the one pass covers the samples in their own order (the old log-probs come from it)
+            chunked[0][0] = [list(range(n))]
 
         def forward(index: Sequence[int], grad: bool) -> Any:
             train_mode = grad and not config.disable_dropout
@@ -335,7 +341,7 @@ class MoralPPOTrainer:
         t1 = time.perf_counter()
         first = None
         if fused:  # ratio exactly 1 on this pass, as in the paper's effective update
-            first = forward(range(n), grad=True)
+            first = forward(chunked[0][0][0], grad=True)
             old_logprobs, old_values = first.logprobs.detach(), first.values.detach()
         else:
             parts = [forward(part, grad=False) for part in self._chunks(range(n), queries, responses)]
