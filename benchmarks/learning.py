@@ -2,9 +2,9 @@
 
 Trains the embedded default model (quick-start settings, ``configs/quickstart.yaml``) once per variant and prints
 the final training-time cooperation and illegal rates (mean of the last ``--tail`` episodes) next to the paper's
-qualitative expectation (spec §2, paper §4: selfish Game reward -> defection against TFT; Deontological,
-Utilitarian and Game+Deontological -> cooperation; the "Game, then moral" schedules unlearn defection after the
-switch). Writes JSON.
+qualitative expectation (spec §2, paper §4: selfish Game reward -> defection against TFT; Deontological and
+Utilitarian -> cooperation; Game+Deontological -> reciprocity, i.e. cooperate after C and defect after D; the
+"Game, then moral" schedules unlearn defection after the switch). Writes JSON.
 
     python benchmarks/learning.py --episodes 12 --out learning.json
     python benchmarks/learning.py --variants game deontological --episodes 6
@@ -23,7 +23,10 @@ EXPECTED = {
     "game": ("defect", "selfish payoff: defecting against TFT pays 4 then 1, so the agent learns to defect"),
     "deontological": ("cooperate", "penalty for defecting after the opponent cooperated: cooperation costs nothing"),
     "utilitarian": ("cooperate", "mutual cooperation (3+3) maximises the collective payoff against TFT"),
-    "game_deontological": ("cooperate", "the norm penalty (3) outweighs the temptation gain: mostly cooperation"),
+    "game_deontological": (
+        "reciprocate",
+        "after C, cooperating (3) beats defecting (4 - 3 = 1); after D, defecting (1) beats cooperating (0)",
+    ),
     "game_then_deontological": ("cooperate", "defection learned first, unlearned after the switch"),
     "game_then_utilitarian": ("cooperate", "defection learned first, unlearned after the switch"),
 }
@@ -76,21 +79,30 @@ def main(argv: list[str] | None = None) -> dict:
         tail = records[-args.tail :]
         cooperation = sum(r["env/cooperation_rate"] for r in tail) / len(tail)
         illegal = sum(r["env/illegal_rate"] for r in tail) / len(tail)
+        counts = {label: sum(r[f"env/count_{label}"] for r in tail) for label in ("C|C", "D|C", "C|D", "D|D")}
+        after_c = counts["C|C"] / max(1, counts["C|C"] + counts["D|C"])  # P(C | opponent played C)
+        after_d = counts["D|D"] / max(1, counts["C|D"] + counts["D|D"])  # P(D | opponent played D)
         expected, why = EXPECTED[variant]
-        observed = "cooperate" if cooperation >= 0.5 else "defect"
+        if expected == "reciprocate":
+            observed = "reciprocate" if after_c >= 0.5 and after_d >= 0.5 else "other"
+        else:
+            observed = "cooperate" if cooperation >= 0.5 else "defect"
         results[variant] = {
             "final_cooperation_rate": round(cooperation, 3),
             "final_illegal_rate": round(illegal, 3),
             "first_cooperation_rate": round(records[0]["env/cooperation_rate"], 3),
+            "cooperate_after_cooperation": round(after_c, 3),
+            "defect_after_defection": round(after_d, 3),
             "cooperation_by_episode": [round(r["env/cooperation_rate"], 3) for r in records],
             "expected": expected,
-            "matches_paper": observed == expected and illegal < 0.5,
+            "matches_expectation": observed == expected and illegal < 0.5,
             "why": why,
             "seconds": round(time.perf_counter() - started, 1),
         }
         print(
-            f"{variant:<26} cooperation {cooperation:5.2f} (start {results[variant]['first_cooperation_rate']:.2f}), "
-            f"illegal {illegal:4.2f}, paper: {expected:<9} -> {'OK' if results[variant]['matches_paper'] else 'DIFFERS'}"
+            f"{variant:<26} cooperation {cooperation:5.2f} (start {results[variant]['first_cooperation_rate']:.2f}, "
+            f"C|C {after_c:.2f}, D|D {after_d:.2f}), "
+            f"illegal {illegal:4.2f}, expected: {expected:<11} -> {'OK' if results[variant]['matches_expectation'] else 'DIFFERS'}"
             f"  [{results[variant]['seconds']} s]",
             flush=True,
         )

@@ -273,3 +273,21 @@ def test_fused_single_pass_equals_separate_old_pass(tmp_path):
     for key, value in adapter_tensors(tmp_path / "split" / "adapter").items():
         assert torch.allclose(value, reference[key], atol=1e-5, rtol=1e-4), key
     assert fused.episode == split.episode == 1
+
+
+def test_init_adapter_starts_from_a_saved_adapter(tmp_path):
+    from peft import get_peft_model_state_dict
+
+    from moralgym.training.ppo import MoralPPOTrainer
+
+    run_tiny(tmp_path / "first", num_episodes=1)
+    saved = adapter_tensors(tmp_path / "first" / "adapter")
+    model, tokenizer = tiny_model_and_tokenizer(seed=0)
+    config = tiny_config(tmp_path / "second", init_adapter=str(tmp_path / "first" / "adapter"), opponent="llm")
+    trainer = MoralPPOTrainer(config, model, tokenizer)
+    for seat in ("player_0", "player_1"):  # both learners start from it
+        state = get_peft_model_state_dict(trainer.model, adapter_name=seat)
+        for key, value in state.items():
+            assert torch.equal(value, saved[key]), (seat, key)
+        head = trainer.learners[seat].value_head.state_dict()
+        assert torch.equal(head["summary.weight"], saved["v.summary.weight"])
