@@ -79,6 +79,18 @@ class QLearningConfig:
         if self.opponent != "self":
             make_opponent(self.opponent)
 
+    def env_kwargs(self) -> dict[str, object]:
+        """The environment arguments every training backend passes on (one list, so backends cannot drift)."""
+        return {
+            "game": self.game,
+            "opponent": self.opponent,
+            "reward": self.reward,
+            "num_rounds": self.num_rounds,
+            "initial_state": self.initial_state,
+            "penalty": self.penalty,
+            "illegal_reward": self.illegal_reward,
+        }
+
     def epsilon_at(self, step: int) -> float:
         horizon = max(1.0, self.exploration_fraction * self.total_steps)
         progress = min(1.0, step / horizon)
@@ -220,17 +232,7 @@ def train_q_learning(config: QLearningConfig | None = None, **overrides: Any) ->
 def _train_vector(config: QLearningConfig) -> tuple[list[np.ndarray], list[dict]]:
     from moralgym.envs.vector import MatrixGameVectorEnv
 
-    env = MatrixGameVectorEnv(
-        config.num_envs,
-        game=config.game,
-        opponent=config.opponent,
-        reward=config.reward,
-        num_rounds=config.num_rounds,
-        initial_state=config.initial_state,
-        penalty=config.penalty,
-        illegal_reward=config.illegal_reward,
-        moral_components=False,
-    )
+    env = MatrixGameVectorEnv(config.num_envs, moral_components=False, **config.env_kwargs())
     rng = np.random.default_rng(config.seed)
     q = np.zeros((N_STATES, N_ACTIONS))
     observations, _ = env.reset(seed=config.seed)
@@ -259,17 +261,7 @@ def _train_single(config: QLearningConfig) -> tuple[list[np.ndarray], list[dict]
 
     import moralgym  # noqa: F401 - registers the ids
 
-    env = gymnasium.make(
-        "moralgym/MatrixGame-v0",
-        game=config.game,
-        opponent=config.opponent,
-        reward=config.reward,
-        num_rounds=config.num_rounds,
-        initial_state=config.initial_state,
-        penalty=config.penalty,
-        illegal_reward=config.illegal_reward,
-        disable_env_checker=True,
-    )
+    env = gymnasium.make("moralgym/MatrixGame-v0", disable_env_checker=True, **config.env_kwargs())
     rng = np.random.default_rng(config.seed)
     q = np.zeros((N_STATES, N_ACTIONS))
     observation, _ = env.reset(seed=config.seed)
