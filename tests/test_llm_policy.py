@@ -83,11 +83,18 @@ def test_shared_prefix_prefill_equals_plain_prefill(tokenizer, architecture):
         for bit in (0, 1)
     ]
     sequences += [sequences[0][:30], sequences[3][:-5], plain.encode("unrelated words here")]
-    before = shared.stats["rows"]
+    sequences += [sequences[5]]  # a duplicate is forwarded once
     torch.testing.assert_close(
         shared.next_token_logprobs(sequences), plain.next_token_logprobs(sequences), atol=1e-4, rtol=1e-4
     )
-    assert shared.stats["forwards"] == 2 and shared.stats["rows"] - before > len(sequences)  # prefix + suffix pass
+    trie_nodes = len({tuple(s[:k]) for s in sequences for k in range(1, len(s) + 1)})
+    assert plain.stats["tokens"] == sum(len(s) for s in sequences)
+    assert trie_nodes <= shared.stats["tokens"] < sum(len(s) for s in sequences) / 2
+    every_run_shared = LLMPolicy(model, tokenizer, share_prefixes=True, min_shared_prefix=1)
+    torch.testing.assert_close(
+        every_run_shared.next_token_logprobs(sequences), plain.next_token_logprobs(sequences), atol=1e-4, rtol=1e-4
+    )
+    assert every_run_shared.stats["tokens"] == trie_nodes  # each distinct prefix forwarded exactly once
     games, observations = _batch(24)
     a = LLMPolicy(model, tokenizer, seed=4, prefix_cache=False, share_prefixes=True).decide(games, observations)
     b = LLMPolicy(model, tokenizer, seed=4, prefix_cache=False, share_prefixes=False).decide(games, observations)
@@ -151,6 +158,28 @@ def test_prefix_cache_samples_exactly_what_recomputing_samples(model, tokenizer,
         np.testing.assert_allclose([d.logprobs for d in a], [d.logprobs for d in b], atol=1e-4)
     assert cached.stats["cache_hits"] > 0 and cached.stats["rows"] < plain.stats["rows"]
     assert (cached.stats["kv_reused"] > 0) == (kv_cache_bytes > 0)
+
+
+def test_first_miss_prefetches_every_prompt_of_the_game_and_later_rounds_only_hit(model, tokenizer):
+    policy = LLMPolicy(model, tokenizer, seed=1, max_new_tokens=1)
+    policy.decide(["ipd", "ipd"], [[0, 0], [0, 0]], [1, 1])
+    builder = policy.prompt
+    every_prompt = [
+        policy.encode(builder.render(tokenizer, "ipd", [own, other], (a, b), 1))
+        for own in (0, 1)
+        for other in (0, 1)
+        for a in (0, 1)
+        for b in (0, 1)
+    ]
+    assert len(set(every_prompt)) == 16 and all(q in policy._cache for q in every_prompt)
+    assert policy.encode(builder.render(tokenizer, "stag_hunt", [0, 0], (0, 0), 1)) not in policy._cache  # per game
+    forwards = policy.stats["forwards"]
+    later = policy.decide(["ipd"] * 8, np.random.default_rng(0).integers(0, 2, size=(8, 2)), [1] * 8)
+    assert policy.stats["forwards"] == forwards  # every prompt of later rounds was prefetched
+    replay = LLMPolicy(model, tokenizer, seed=1, max_new_tokens=1, prefetch_states=False)
+    replay.decide(["ipd", "ipd"], [[0, 0], [0, 0]], [1, 1])
+    again = replay.decide(["ipd"] * 8, np.random.default_rng(0).integers(0, 2, size=(8, 2)), [1] * 8)
+    assert [d.response_ids for d in later] == [d.response_ids for d in again]
 
 
 def test_cached_vectors_equal_a_fresh_forward(model, tokenizer):

@@ -11,14 +11,17 @@ Speed, three ideas:
 1. *Batching.* Every decision waiting in a :meth:`LLMPolicy.decide` call shares one forward pass per generated
    token: prompts are left-padded (attention mask + position ids, so padding changes nothing) and later tokens
    reuse the KV cache of the pass before.
-2. *Shared prefixes.* Prompts of one game differ only from the previous-move sentence on, so a batch forwards each
-   common prefix once and the differing suffixes on top of its KV cache.
+2. *Shared prefixes.* The prompts of a batch form a prefix tree: they share the chat header and rules, a game's
+   prompts share its payoff table, and they differ only at the token order and the previous moves. Each run of
+   shared tokens is forwarded once, level by level on top of the KV cache of the level before, so a batch costs
+   the tokens of its tree rather than the sum of its prompts.
 3. *Prefix cache.* A matrix game has only a handful of distinct prompts (4 previous-move states x 4 token orders per
    game and seat), repeated over parallel games and rounds. While the weights do not change, the next-token
    log-prob vector of each distinct prefix (prompt, prompt + first answer token, ...) is computed once, kept in an
    LRU table keyed by its token ids, and every decision samples from it: the same distribution as recomputing, at
-   the cost of a lookup. The KV caches of recent batches are kept too (``kv_cache_bytes``), so a new answer token
-   after a cached prompt costs a one-token step. Both are dropped when the weights change (detected from the
+   the cost of a lookup. When a game first misses, all its prompts are computed together (``prefetch_states``:
+   one tree costs little more than one prompt). The KV caches are kept too (``kv_cache_bytes``), so a new answer
+   token after a cached prompt costs a one-token step. Both are dropped when the weights change (detected from the
    parameters' in-place ``_version`` counters, which every optimizer step and ``load_state_dict`` bump), when the
    dtype/device changes, or on :meth:`LLMPolicy.invalidate_cache`; the active PEFT adapter is part of the key.
 """
@@ -82,12 +85,21 @@ def sample_from_logprobs(logprobs: torch.Tensor, uniforms: torch.Tensor) -> tupl
 
 @dataclass
 class _LiveGroup:
-    """KV cache of sequences forwarded in the previous step of this call, so their children need one token's pass."""
+    """A forwarded batch's KV cache; ``rows`` maps a sequence's key to its row, so its children need one token's pass."""
 
     past: Any
     mask: torch.Tensor
     next_position: torch.Tensor
     rows: dict[Hashable, int] = field(default_factory=dict)
+
+
+@dataclass
+class _TreeNode:
+    """A run of tokens in a prefix tree: forwarded on top of row ``parent`` of the previous level's pass."""
+
+    parent: int | None
+    tokens: tuple[int, ...]
+    row: tuple[int, ...] | None  # the requested sequence that ends here, if one does
 
 
 class LLMPolicy:
@@ -105,10 +117,14 @@ class LLMPolicy:
         adapter_name: PEFT adapter activated (``model.set_adapter``) before every call; ``None`` leaves it alone.
         batch_size: most sequences per forward pass.
         cache_bytes: memory budget of the prefix cache (entries are ``vocab_size`` float32 vectors).
-        share_prefixes: within one forward batch, forward a prefix common to several prompts (at least
-            ``min_shared_prefix`` tokens) once and reuse its KV cache (see :meth:`_prefill_shared`).
+        share_prefixes: forward each prefix common to several prompts of a batch once, as a prefix tree, and
+            reuse its KV cache (see :meth:`_prefill`); a shared run shorter than ``min_shared_prefix`` tokens is
+            repeated per prompt rather than given a pass of its own.
         kv_cache_bytes: with ``prefix_cache``, memory budget for keeping the KV caches of forwarded batches, so that
             a new answer token after a cached prompt costs a one-token step instead of a full prefill (0 disables).
+        prefetch_states: with ``prefix_cache``, when a game's prompt is not cached, compute every prompt that game
+            and seat can show (4 previous-move states x token orders) in the same pass: they share all but a few
+            dozen tokens, so the whole set costs little more than one prompt, and later rounds only hit the cache.
     """
 
     def __init__(
@@ -121,11 +137,12 @@ class LLMPolicy:
         prefix_cache: bool = True,
         temperature: float = 1.0,
         adapter_name: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         cache_bytes: int = 512 * 2**20,
         share_prefixes: bool = True,
         min_shared_prefix: int = 16,
         kv_cache_bytes: int = 2 * 2**30,
+        prefetch_states: bool = True,
     ) -> None:
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
@@ -144,6 +161,7 @@ class LLMPolicy:
         self.cache_bytes = cache_bytes
         self.share_prefixes = share_prefixes
         self.kv_cache_bytes = int(kv_cache_bytes)
+        self.prefetch_states = prefetch_states
         self._kv: OrderedDict[int, tuple[_LiveGroup, int]] = OrderedDict()
         self._kv_size = 0
         self.min_shared_prefix = max(1, int(min_shared_prefix))
@@ -156,8 +174,8 @@ class LLMPolicy:
         self._logits_to_keep = True
         #: Prompt length in tokens (including the answer prefix) of each decision of the last :meth:`decide` call.
         self.prompt_lengths: list[int] = []
-        #: Counters since construction: decisions, forward passes, rows forwarded, prefix-cache hits and misses, and
-        #: stored KV rows reused.
+        #: Counters since construction: decisions, forward passes, rows and (non-padding) tokens forwarded,
+        #: prefix-cache hits and misses, and KV rows kept from earlier calls that were reused.
         self.stats: dict[str, int] = {
             "decisions": 0,
             "forwards": 0,
@@ -165,6 +183,7 @@ class LLMPolicy:
             "cache_hits": 0,
             "cache_misses": 0,
             "kv_reused": 0,
+            "tokens": 0,
         }
 
     # ----------------------------------------------------------------------------------------- seeding and cache
@@ -259,12 +278,19 @@ class LLMPolicy:
         if n == 0:
             self.prompt_lengths = []
             return []
-        prompts = self.render_prompts(games, np.asarray(observations), seats)
+        observations = np.asarray(observations).reshape(n, 2)
+        seats = [0] * n if seats is None else list(seats)
+        prompts = self.render_prompts(games, observations, seats)
         queries = [self.encode(p) for p in prompts]
         self.prompt_lengths = [len(q) for q in queries]
         uniforms = torch.rand((self.max_new_tokens, n), generator=self._torch_rng, dtype=torch.float64)
         with self._inference():
-            responses, logprobs = self._generate(queries, uniforms)
+            prefetch: list[tuple[int, ...]] = []
+            if self.prefix_cache:
+                self._check_cache()
+                if self.prefetch_states:
+                    prefetch = self._sibling_queries(games, observations, seats, queries)
+            responses, logprobs = self._generate(queries, uniforms, prefetch)
         tokens = self.prompt.action_tokens
         decisions = []
         for i in range(n):
@@ -275,15 +301,39 @@ class LLMPolicy:
         self.stats["decisions"] += n
         return decisions
 
+    def _sibling_queries(
+        self,
+        games: Sequence[MatrixGame | str],
+        observations: np.ndarray,
+        seats: Sequence[int],
+        queries: Sequence[tuple[int, ...]],
+    ) -> list[tuple[int, ...]]:
+        """Every prompt the (game, seat) of an uncached decision can show: its four previous-move states (and the
+        decision's own, e.g. "no move yet") x every token order. Draws nothing from the random streams."""
+        orders = [(a, b) for a in (0, 1) for b in (0, 1)] if self.prompt.shuffle else [(0, 0)]
+        done: set[Hashable] = set()
+        siblings: list[tuple[int, ...]] = []
+        for i, query in enumerate(queries):
+            if query in self._cache:
+                continue
+            game = get_game(games[i])
+            game_key = (game.name, game.payoffs.tobytes(), seats[i])
+            states = dict.fromkeys([(0, 0), (0, 1), (1, 0), (1, 1), tuple(int(v) for v in observations[i])])
+            for state in states:
+                if (game_key, state) in done:
+                    continue
+                done.add((game_key, state))
+                for bits in orders:
+                    sibling = self.encode(self.prompt.render(self.tokenizer, game, state, bits, seats[i]))
+                    if sibling not in self._cache:
+                        siblings.append(sibling)
+        return siblings
+
     def next_token_logprobs(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         """``(n, V)`` log-probs of the token after each sequence, batched with left padding (no cache; for checks)."""
         with self._inference():
-            rows = [tuple(s) for s in sequences]
-            outputs = []
-            for start in range(0, len(rows), self.batch_size):
-                logprobs, _, _, _ = self._prefill(rows[start : start + self.batch_size])
-                outputs.append(logprobs)
-            return torch.cat(outputs)
+            logprobs, _ = self._prefill([tuple(s) for s in sequences])
+            return logprobs
 
     @contextmanager
     def _inference(self):
@@ -319,6 +369,7 @@ class LLMPolicy:
             return self._forward(input_ids, attention_mask, position_ids, past)
         self.stats["forwards"] += 1
         self.stats["rows"] += int(input_ids.shape[0])
+        self.stats["tokens"] += int(attention_mask[:, -input_ids.shape[1] :].sum())
         logits = out.logits[:, -1, :].float()
         if self.temperature != 1.0:
             logits = logits / self.temperature
@@ -335,102 +386,155 @@ class LLMPolicy:
         device = self._device()
         return ids.to(device), mask.to(device)
 
-    def _prefill(self, rows: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
-        """Forward left-padded full sequences. Returns ``(logprobs, past, mask, next_position)``."""
-        if self.share_prefixes and len(rows) > 1:
-            shared = self._prefill_shared(rows)
-            if shared is not None:
-                return shared
-        ids, mask = self._left_pad(rows)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logprobs, past = self._forward(ids, mask, positions)
-        return logprobs, past, mask, positions[:, -1] + 1
+    # ----------------------------------------------------------------------------------------- forward machinery
+    def _extend(
+        self, parents: Sequence[tuple[_LiveGroup, int]] | None, segments: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, _LiveGroup]:
+        """Forward ``segments[i]`` on top of the KV row ``parents[i]`` (or from scratch): one batched pass.
 
-    def _group_by_prefix(self, rows: Sequence[tuple[int, ...]]) -> tuple[list[list[int]], list[int]]:
-        """Partition rows into groups that share a prefix, minimising the tokens forwarded.
-
-        Rows are sorted (rows sharing long prefixes become neighbours); a group is a run of neighbours whose common
-        prefix is the smallest adjacent common prefix in the run. A dynamic programme over run boundaries minimises
-        ``sum over groups of (prefix + sum of suffixes)``: one big group sharing only the chat header loses to a
-        few groups each sharing the whole rules-and-table part. Returns ``(groups, prefix lengths)``; a single row
-        keeps all but its last token as "prefix", which costs the same as not sharing.
+        Segments are left-padded *between* the parent's tokens and their own (masked out; position ids continue
+        after the parent's real tokens), so rows of different lengths share the pass without changing any result.
+        Returns the next-token log-probs after each segment and the new KV group (one row per segment).
         """
-        order = sorted(range(len(rows)), key=lambda i: rows[i])
-        n = len(order)
-        sizes = [len(rows[i]) for i in order]
-        adjacent = []
-        for a, b in zip(order, order[1:], strict=False):
-            x, y = rows[a], rows[b]
-            limit = min(len(x), len(y)) - 1
-            common = 0
-            while common < limit and x[common] == y[common]:
-                common += 1
-            adjacent.append(common)
-        best = [0.0] + [float("inf")] * n
-        cut: list[tuple[int, int]] = [(0, 0)] * (n + 1)
-        for j in range(1, n + 1):
-            total = 0
-            shared = sizes[j - 1] - 1
-            for i in range(j - 1, -1, -1):
-                total += sizes[i]
-                if i < j - 1:
-                    shared = min(shared, adjacent[i])
-                    if shared < self.min_shared_prefix:
-                        break
-                count = j - i
-                cost = best[i] + total - (count - 1) * shared
-                if cost < best[j]:
-                    best[j], cut[j] = cost, (i, shared)
-        groups: list[list[int]] = []
-        lengths: list[int] = []
-        j = n
-        while j > 0:
-            i, shared = cut[j]
-            groups.append([order[k] for k in range(i, j)])
-            lengths.append(shared)
-            j = i
-        return groups[::-1], lengths[::-1]
+        ids, segment_mask = self._left_pad(segments)
+        offsets = (segment_mask.cumsum(-1) - 1).clamp(min=0)
+        if parents is None:
+            past, mask, positions = None, segment_mask, offsets
+        else:
+            past, parent_mask, start = self._gather(parents)
+            mask = torch.cat([parent_mask, segment_mask], dim=1)
+            positions = start.unsqueeze(-1) + offsets
+        logprobs, past = self._forward(ids, mask, positions, past)
+        return logprobs, _LiveGroup(past, mask, positions[:, -1] + 1)
 
-    def _prefill_shared(
-        self, rows: Sequence[tuple[int, ...]]
-    ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor] | None:
-        """Like :meth:`_prefill`, but a prefix common to several rows is forwarded once and its KV reused.
+    def _gather(self, parents: Sequence[tuple[_LiveGroup, int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """KV cache, attention mask and next position of the chosen rows, as a new batch; sources are left intact.
 
-        The prompts of one game share everything up to the previous-move sentence (chat header, rules, table), so
-        this divides the prefill work by the number of states x orders that share it. Rows are grouped by sorting
-        (neighbours share the longest prefixes); each group's common prefix is forwarded once, its KV cache is
-        repeated per row, and the rows' remaining suffixes are forwarded on top, left-padded *between* prefix and
-        suffix (masked out, with position ids continuing after the real prefix).
+        Rows may come from several groups of different widths: each is left-padded (masked) to the widest.
         """
-        groups, lengths = self._group_by_prefix(rows)
-        if len(groups) == len(rows) or min(lengths) == 0:
-            return None
-        prefixes = [rows[g[0]][:length] for g, length in zip(groups, lengths, strict=True)]
-        prefix_ids, prefix_mask = self._left_pad(prefixes)
-        prefix_positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
-        _, past = self._forward(prefix_ids, prefix_mask, prefix_positions)
-        group_of = [0] * len(rows)
-        for g, members in enumerate(groups):
-            for i in members:
-                group_of[i] = g
-        index = torch.tensor(group_of, device=prefix_mask.device)
-        past.reorder_cache(index)
-        starts = torch.tensor([lengths[g] for g in group_of], device=prefix_mask.device)
-        suffix_ids, suffix_mask = self._left_pad([rows[i][lengths[group_of[i]] :] for i in range(len(rows))])
-        mask = torch.cat([prefix_mask[index], suffix_mask], dim=1)
-        positions = starts.unsqueeze(-1) + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
-        logprobs, past = self._forward(suffix_ids, mask, positions, past=past)
-        return logprobs, past, mask, positions[:, -1] + 1
+        from transformers import DynamicCache
 
+        groups: dict[int, _LiveGroup] = {}
+        for group, _ in parents:
+            groups.setdefault(id(group), group)
+        width = max(group.mask.shape[1] for group in groups.values())
+        keys: list[list[torch.Tensor]] = []
+        values: list[list[torch.Tensor]] = []
+        masks, positions, order = [], [], []
+        for group in groups.values():
+            members = [j for j, (g, _) in enumerate(parents) if g is group]
+            index = torch.tensor([parents[j][1] for j in members], device=group.mask.device)
+            pad = width - group.mask.shape[1]
+            layers = _cache_layers(group.past)
+            for layer_index, layer in enumerate(layers):
+                if layer_index == len(keys):
+                    keys.append([])
+                    values.append([])
+                keys[layer_index].append(_pad_left(layer.keys.index_select(0, index), pad, dim=2))
+                values[layer_index].append(_pad_left(layer.values.index_select(0, index), pad, dim=2))
+            masks.append(_pad_left(group.mask[index], pad, dim=1))
+            positions.append(group.next_position[index])
+            order += members
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        inverse = inverse.to(masks[0].device)
+        past = DynamicCache()
+        for layer_index in range(len(keys)):
+            past.update(_cat_rows(keys[layer_index], inverse), _cat_rows(values[layer_index], inverse), layer_index)
+        return past, _cat_rows(masks, inverse), _cat_rows(positions, inverse)
+
+    def _prefill(self, rows: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, list[_LiveGroup]]:
+        """Next-token log-probs of every row (``(n, V)``, in order) and the KV groups holding them.
+
+        Each returned group's ``rows`` maps a row (its token tuple) to its KV row. Without ``share_prefixes`` the
+        rows are left-padded into plain batches of ``batch_size``. With it (the default), identical rows are
+        forwarded once and the rows are arranged in a prefix tree (see :meth:`_prefix_levels`): every shared
+        prefix is forwarded once, level by level, each level on top of the KV cache of the level before. The
+        prompts of a game differ only at the token order, the payoffs and the previous moves, so this forwards
+        each token of the tree once instead of once per prompt.
+        """
+        if any(len(row) == 0 for row in rows):
+            raise ValueError("cannot compute next-token log-probs after an empty sequence")
+        results: dict[tuple[int, ...], torch.Tensor] = {}
+        groups: list[_LiveGroup] = []
+        if not self.share_prefixes:
+            for start in range(0, len(rows), self.batch_size):
+                chunk = list(rows[start : start + self.batch_size])
+                logprobs, group = self._extend(None, chunk)
+                group.rows = {row: j for j, row in enumerate(chunk)}
+                results.update(zip(chunk, logprobs, strict=True))
+                groups.append(group)
+            return torch.stack([results[row] for row in rows]), groups
+        unique = sorted(set(rows))  # sorted: rows sharing a prefix are neighbours, subtrees stay in one chunk
+        for start in range(0, len(unique), self.batch_size):
+            previous: _LiveGroup | None = None
+            for level in self._prefix_levels(unique[start : start + self.batch_size]):
+                parents = None if previous is None else [(previous, node.parent) for node in level]
+                logprobs, group = self._extend(parents, [node.tokens for node in level])
+                leaves = {node.row: j for j, node in enumerate(level) if node.row is not None}
+                for row, j in leaves.items():
+                    results[row] = logprobs[j]
+                if leaves:
+                    group.rows = leaves
+                    groups.append(group)
+                previous = group
+        return torch.stack([results[row] for row in rows]), groups
+
+    def _prefix_levels(self, rows: Sequence[tuple[int, ...]]) -> list[list[_TreeNode]]:
+        """The prefix tree of sorted, distinct ``rows``, as levels of nodes to forward (level ``d`` after ``d - 1``).
+
+        A node is a run of tokens shared by all rows below it; it ends where they differ (or where one of them
+        ends: that row's log-probs are the node's). A shared run shorter than ``min_shared_prefix`` tokens is not
+        worth a pass of its own and is repeated in each child instead. With every run shared, each distinct
+        token-prefix of the rows is forwarded exactly once.
+        """
+        levels: list[list[_TreeNode]] = []
+
+        def add(depth: int, node: _TreeNode) -> int:
+            if depth == len(levels):
+                levels.append([])
+            levels[depth].append(node)
+            return len(levels[depth]) - 1
+
+        def visit(lo: int, hi: int, start: int, carried: tuple[int, ...], parent: int | None, depth: int) -> None:
+            first, last = rows[lo], rows[hi - 1]
+            if hi - lo == 1:
+                add(depth, _TreeNode(parent, carried + first[start:], first))
+                return
+            end, limit = start, min(len(first), len(last))
+            while end < limit and first[end] == last[end]:  # sorted: the first and last rows share least
+                end += 1
+            terminal = len(first) == end  # a row that is a prefix of the others sorts first
+            segment = carried + first[start:end]
+            if terminal or (segment and len(segment) >= self.min_shared_prefix):
+                parent = add(depth, _TreeNode(parent, segment, first if terminal else None))
+                depth, carried = depth + 1, ()
+            else:
+                carried = segment
+            i = lo + 1 if terminal else lo
+            while i < hi:
+                j = i
+                while j < hi and rows[j][end] == rows[i][end]:
+                    j += 1
+                visit(i, j, end, carried, parent, depth)
+                i = j
+
+        if rows:
+            visit(0, len(rows), 0, (), None, 0)
+        return levels
+
+    # ----------------------------------------------------------------------------------------- sampling
     def _generate(
-        self, queries: list[tuple[int, ...]], uniforms: torch.Tensor
+        self, queries: list[tuple[int, ...]], uniforms: torch.Tensor, prefetch: Sequence[tuple[int, ...]] = ()
     ) -> tuple[list[list[int]], list[list[float]]]:
-        """Sample ``max_new_tokens`` tokens per query; shared by the cached and the uncached paths."""
+        """Sample ``max_new_tokens`` tokens per query; shared by the cached and the uncached paths.
+
+        ``prefetch``: extra prompts whose next-token distribution (and KV) is computed with the first step's.
+        """
         n = len(queries)
         if self.prefix_cache:
-            self._check_cache()
             table: OrderedDict[Hashable, torch.Tensor] = self._cache
-            keys = list(queries)
+            keys: list[Hashable] = list(queries)
         else:
             table = OrderedDict()
             keys = [(i,) for i in range(n)]  # every row is its own prefix: no sharing, one row per decision
@@ -440,7 +544,8 @@ class LLMPolicy:
         parents: list[Hashable | None] = [None] * n
         live: list[_LiveGroup] = []
         for step in range(self.max_new_tokens):
-            live = self._fill(table, keys, parents, sequences, live, last=step == self.max_new_tokens - 1)
+            extra = prefetch if step == 0 else ()
+            live = self._fill(table, keys, parents, sequences, live, last=step == self.max_new_tokens - 1, extra=extra)
             stacked = torch.stack([table[k] for k in keys])
             for k in dict.fromkeys(keys):
                 table.move_to_end(k)
@@ -464,99 +569,72 @@ class LLMPolicy:
         sequences: list[list[int]],
         live: list[_LiveGroup],
         last: bool,
+        extra: Sequence[tuple[int, ...]] = (),
     ) -> list[_LiveGroup]:
-        """Compute the next-token log-probs of every key not in ``table``; return the KV groups for the next step."""
+        """Compute the next-token log-probs of every key not in ``table``; return the KV groups for the next step.
+
+        A key whose parent (the same sequence one token shorter) has a KV row, from this call's previous step or
+        kept from an earlier call, costs a one-token step; all such keys share one pass. The rest are prefilled.
+        """
         missing: dict[Hashable, int] = {}
         for i, key in enumerate(keys):
-            if key in table:
+            if key in table or key in missing:
                 self.stats["cache_hits"] += 1
-            elif key not in missing:
+            else:
                 missing[key] = i
                 self.stats["cache_misses"] += 1
-            else:
-                self.stats["cache_hits"] += 1
-        if not missing:
+        extra = [q for q in dict.fromkeys(extra) if q not in table and q not in missing]
+        if not missing and not extra:
             return []
-        new_groups: list[_LiveGroup] = []
-        fresh: list[Hashable] = []
-        pending = dict(missing)
+        remember = table is self._cache
+        located: dict[Hashable, tuple[_LiveGroup, int]] = {}
         for group in live:
-            new_groups += self._decode_children(group, pending, parents, sequences, missing, table, last)
-        if table is self._cache:
-            for stored, _ in list(self._kv.values()):
-                if not pending:
-                    break
-                if any(g is stored for g in live):
-                    continue
-                before = len(pending)
-                new_groups += self._decode_children(stored, pending, parents, sequences, missing, table, last)
-                if len(pending) < before:
-                    self.stats["kv_reused"] += before - len(pending)
-                    self._kv.move_to_end(id(stored))
-        fresh = list(pending)
-        for start in range(0, len(fresh), self.batch_size):
-            chunk = fresh[start : start + self.batch_size]
-            logprobs, past, mask, next_position = self._prefill([tuple(sequences[missing[k]]) for k in chunk])
+            for key, row in group.rows.items():
+                located.setdefault(key, (group, row))
+        if remember:
+            for group, _ in reversed(self._kv.values()):  # most recently used first
+                for key, row in group.rows.items():
+                    located.setdefault(key, (group, row))
+        children = [k for k, i in missing.items() if parents[i] is not None and parents[i] in located]
+        new_groups: list[_LiveGroup] = []
+        for start in range(0, len(children), self.batch_size):
+            chunk = children[start : start + self.batch_size]
+            sources = [located[parents[missing[k]]] for k in chunk]
+            self.stats["kv_reused"] += sum(1 for group, _ in sources if not any(group is g for g in live))
+            logprobs, group = self._extend(sources, [(sequences[missing[k]][-1],) for k in chunk])
             for j, k in enumerate(chunk):
                 table[k] = logprobs[j]
             if not last:
-                group = _LiveGroup(past, mask, next_position, {k: j for j, k in enumerate(chunk)})
-                self._remember(group, table is self._cache)
+                group.rows = {k: j for j, k in enumerate(chunk)}
+                self._remember(group, remember)
+                new_groups.append(group)
+        prefilled = set(children)
+        fresh = {k: tuple(sequences[i]) for k, i in missing.items() if k not in prefilled}
+        keys_of_row: dict[tuple[int, ...], list[Hashable]] = {}
+        for key, row in fresh.items():
+            keys_of_row.setdefault(row, []).append(key)
+        for row in extra:
+            keys_of_row.setdefault(row, []).append(row)
+        if not keys_of_row:
+            return new_groups
+        logprobs, groups = self._prefill(list(keys_of_row))
+        for row, vector in zip(keys_of_row, logprobs, strict=True):
+            for key in keys_of_row[row]:
+                table[key] = vector
+        if not last:
+            for group in groups:
+                group.rows = {key: j for row, j in group.rows.items() for key in keys_of_row[row]}
+                self._remember(group, remember)
                 new_groups.append(group)
         return new_groups
-
-    def _decode_children(
-        self,
-        group: _LiveGroup,
-        pending: dict[Hashable, int],
-        parents: list[Hashable | None],
-        sequences: list[list[int]],
-        missing: dict[Hashable, int],
-        table: OrderedDict[Hashable, torch.Tensor],
-        last: bool,
-    ) -> list[_LiveGroup]:
-        """One-token forward for every pending key whose parent has a KV row in ``group`` (removed from pending)."""
-        children = [k for k, i in pending.items() if parents[i] in group.rows]
-        if not children:
-            return []
-        for k in children:
-            del pending[k]
-        index = torch.tensor([group.rows[parents[missing[k]]] for k in children], device=group.mask.device)
-        mask = torch.cat([group.mask[index], torch.ones_like(group.mask[index, :1])], dim=1)
-        positions = group.next_position[index]
-        tokens = torch.tensor([sequences[missing[k]][-1] for k in children], device=mask.device).unsqueeze(-1)
-        logprobs, past = self._forward(tokens, mask, positions.unsqueeze(-1), past=self._select_rows(group, index))
-        for j, k in enumerate(children):
-            table[k] = logprobs[j]
-        if last:
-            return []
-        child_group = _LiveGroup(past, mask, positions + 1, {k: j for j, k in enumerate(children)})
-        self._remember(child_group, table is self._cache)
-        return [child_group]
-
-    def _select_rows(self, group: _LiveGroup, index: torch.Tensor) -> Any:
-        """The KV cache of the chosen rows of ``group`` as a new cache object, leaving ``group`` intact."""
-        layers = getattr(group.past, "layers", None)
-        if not layers or any(getattr(layer, "keys", None) is None for layer in layers):
-            group.past.reorder_cache(index)  # an unknown cache type: select in place, and never reuse the group
-            group.rows = {}
-            return group.past
-        from transformers import DynamicCache
-
-        past = DynamicCache()
-        for layer_index, layer in enumerate(layers):
-            past.update(layer.keys.index_select(0, index), layer.values.index_select(0, index), layer_index)
-        return past
 
     def _remember(self, group: _LiveGroup, enabled: bool) -> None:
         """Keep a group's KV cache (LRU, ``kv_cache_bytes``) so later children of its rows need a one-token step."""
         if not enabled or self.kv_cache_bytes <= 0:
             return
-        layers = getattr(group.past, "layers", None) or []
         size = sum(
             layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
-            for layer in layers
-            if getattr(layer, "keys", None) is not None
+            for layer in _cache_layers(group.past)
         )
         if not size or size > self.kv_cache_bytes:
             return
@@ -573,6 +651,32 @@ class LLMPolicy:
         limit = max(1, self.cache_bytes // max(entry_bytes, 1))
         while len(self._cache) > limit:
             self._cache.popitem(last=False)
+
+
+def _cache_layers(past: Any) -> list[Any]:
+    """The per-layer key/value holders of a transformers ``Cache`` (``DynamicCache.layers``)."""
+    layers = getattr(past, "layers", None)
+    if not layers or any(getattr(layer, "keys", None) is None for layer in layers):
+        raise TypeError(
+            f"LLMPolicy needs a transformers DynamicCache-style KV cache (with .layers[i].keys/.values); the model "
+            f"returned {type(past).__name__}. Use a transformers causal LM with the standard cache."
+        )
+    return layers
+
+
+def _pad_left(tensor: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
+    if pad == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = pad
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def _cat_rows(pieces: list[torch.Tensor], inverse: torch.Tensor) -> torch.Tensor:
+    """Concatenate along the batch dimension and put the rows back in the requested order."""
+    if len(pieces) == 1:
+        return pieces[0]  # one source group: its rows were selected in the requested order already
+    return torch.cat(pieces).index_select(0, inverse)
 
 
 class LLMAgent:
