@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from moralgym.agents.llm.policy import LLMPolicy, sample_from_logprobs
+from moralgym.agents.llm.policy import LLMPolicy, decide_jointly, sample_from_logprobs
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.agents.llm.testing import tiny_causal_lm, tiny_tokenizer
 from moralgym.envs.games import ILLEGAL, PAPER_GAMES
@@ -257,3 +257,56 @@ def test_bad_arguments_are_rejected(model, tokenizer):
     with pytest.raises(ValueError, match="one observation"):
         LLMPolicy(model, tokenizer).decide(["ipd"], np.zeros((2, 2), dtype=int))
     assert LLMPolicy(model, tokenizer).decide([], np.zeros((0, 2), dtype=int)) == []
+
+
+def _two_adapter_model(tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(tiny_causal_lm(len(tokenizer), seed=5), config, adapter_name="player_0")
+    model.add_adapter("player_1", config)  # random B as well: the two seats really differ
+    return model.eval()
+
+
+@pytest.mark.parametrize("settings", [{}, {"prefix_cache": False}, {"prefix_cache": False, "share_prefixes": False}])
+def test_two_adapters_decide_jointly_as_in_separate_calls_with_shared_passes(tokenizer, settings):
+    model = _two_adapter_model(tokenizer)
+    games, observations = _batch(12, seed=3)
+
+    def seats():
+        return [LLMPolicy(model, tokenizer, seed=10 + k, adapter_name=f"player_{k}", **settings) for k in (0, 1)]
+
+    separate, joint = seats(), seats()
+    for _ in range(2):  # the second round hits the cache and takes one-token steps from kept KV
+        expected = [separate[k].decide(games, observations, [k] * 12) for k in (0, 1)]
+        got = decide_jointly([(joint[k], games, observations, [k] * 12) for k in (0, 1)])
+        for k in (0, 1):
+            assert [d.response_ids for d in got[k]] == [d.response_ids for d in expected[k]]
+            np.testing.assert_allclose([d.logprobs for d in got[k]], [d.logprobs for d in expected[k]], atol=1e-4)
+            assert [d.prompt for d in got[k]] == [d.prompt for d in expected[k]]
+    assert [d.response_ids for d in expected[0]] != [d.response_ids for d in expected[1]]  # adapters differ
+    assert joint[0].stats["forwards"] < separate[0].stats["forwards"] + separate[1].stats["forwards"]
+    assert joint[1].stats["forwards"] == 0 and joint[1].stats["decisions"] == 24
+
+
+def test_decide_jointly_refuses_what_it_cannot_share(tokenizer):
+    model = _two_adapter_model(tokenizer)
+    games, observations = _batch(2)
+    a = LLMPolicy(model, tokenizer, adapter_name="player_0")
+    with pytest.raises(ValueError, match="one model object"):
+        decide_jointly(
+            [
+                (a, games, observations, None),
+                (LLMPolicy(tiny_causal_lm(len(tokenizer)), tokenizer), games, observations, None),
+            ]
+        )
+    with pytest.raises(ValueError, match="sample alike"):
+        decide_jointly(
+            [
+                (a, games, observations, None),
+                (LLMPolicy(model, tokenizer, adapter_name="player_1", max_new_tokens=3), games, observations, None),
+            ]
+        )
+    with pytest.raises(ValueError, match="adapter_name set"):
+        decide_jointly([(a, games, observations, None), (LLMPolicy(model, tokenizer), games, observations, None)])

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from moralgym.agents.llm.policy import decide_jointly
 from moralgym.envs import ILLEGAL, MatrixGameEnv, MoralRewardWrapper
 
 SEATS = ("player_0", "player_1")
@@ -113,9 +114,7 @@ def play_episode(
     round_index = 0
     while envs[0].agents:
         obs = {seat: np.stack([o[seat] for o in observations]) for seat in SEATS}
-        decisions = {
-            seat: _decide(policies[seat], game, obs[seat], SEATS.index(seat), groups, prompts) for seat in policies
-        }
+        decisions = _decide_seats(policies, game, obs, groups, prompts)
         actions = {seat: np.array([d.action for d in decisions[seat]], dtype=np.int64) for seat in decisions}
         uniforms = opponent_rng.random(n)
         if opponent is not None:
@@ -150,24 +149,31 @@ def play_episode(
     return rollout
 
 
-def _decide(
-    policy: Any, game: Any, observations: np.ndarray, seat: int, groups: dict | None, prompts: Sequence[Any] | None
-) -> list[Any]:
-    """One batched ``decide`` per prompt variant in use (all games at once when there is one)."""
-    n = len(observations)
-    if groups is None:
-        return policy.decide([game] * n, observations, [seat] * n)
-    decisions: list[Any] = [None] * n
-    original = policy.prompt
+def _decide_seats(
+    policies: dict[str, Any], game: Any, obs: dict[str, np.ndarray], groups: dict | None, prompts: Sequence[Any] | None
+) -> dict[str, list[Any]]:
+    """Every learning seat's decisions: one joint call per prompt variant in use (all games at once when there is
+    one), so both seats of LLM vs LLM share each forward pass; each policy keeps its own random streams."""
+    seats = list(policies)
+    n = len(obs[seats[0]])
+    variants = {0: list(range(n))} if groups is None else dict(sorted(groups.items()))
+    decisions: dict[str, list[Any]] = {seat: [None] * n for seat in seats}
+    originals = {seat: policies[seat].prompt for seat in seats}
     try:
-        for k, members in sorted(groups.items()):
-            policy.prompt = prompts[k]
-            for i, decision in zip(
-                members, policy.decide([game] * len(members), observations[members], [seat] * len(members)), strict=True
-            ):
-                decisions[i] = decision
+        for k, members in variants.items():
+            if groups is not None:
+                for seat in seats:
+                    policies[seat].prompt = prompts[k]
+            requests = [
+                (policies[seat], [game] * len(members), obs[seat][members], [SEATS.index(seat)] * len(members))
+                for seat in seats
+            ]
+            for seat, seat_decisions in zip(seats, decide_jointly(requests), strict=True):
+                for i, decision in zip(members, seat_decisions, strict=True):
+                    decisions[seat][i] = decision
     finally:
-        policy.prompt = original
+        for seat, prompt in originals.items():
+            policies[seat].prompt = prompt
     return decisions
 
 

@@ -11,7 +11,7 @@ from moralgym.agents.llm.default_model import DefaultModelError, ensure_default_
 from moralgym.agents.llm.loading import load_causal_lm
 from moralgym.agents.llm.parsing import parse_action
 from moralgym.agents.llm.play import PlayConfig, PlayRecord, PlayResult, main, play
-from moralgym.agents.llm.policy import Decision, LLMAgent, LLMPolicy, sample_from_logprobs
+from moralgym.agents.llm.policy import Decision, LLMAgent, LLMPolicy, decide_jointly, sample_from_logprobs
 from moralgym.agents.llm.prompts import (
     ACTION_TOKENS,
     PERSONAS,
@@ -38,6 +38,7 @@ __all__ = [
     "DefaultModelError",
     "LLMAgent",
     "LLMPolicy",
+    "decide_jointly",
     "PlayConfig",
     "PlayRecord",
     "PlayResult",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.agents.llm.policy import LLMPolicy
+from moralgym.agents.llm.policy import LLMPolicy, decide_jointly
 from moralgym.envs import MatrixGameEnv, get_game, make_opponent
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MatrixGame
 
@@ -116,6 +116,11 @@ def play(
                     chunk_games * 2, np.concatenate([seat0, seat1]), [0] * len(chunk) + [1] * len(chunk)
                 )
                 mine, theirs = both[: len(chunk)], both[len(chunk) :]
+                opponent_actions = [d.action for d in theirs]
+            elif llm_opponent and opponent.model is policy.model:  # e.g. two adapters: shared passes
+                mine, theirs = decide_jointly(
+                    [(policy, chunk_games, seat0, [0] * len(chunk)), (opponent, chunk_games, seat1, [1] * len(chunk))]
+                )
                 opponent_actions = [d.action for d in theirs]
             elif llm_opponent:
                 mine = policy.decide(chunk_games, seat0, [0] * len(chunk))

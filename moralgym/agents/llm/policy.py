@@ -41,7 +41,7 @@ from moralgym.agents.llm.parsing import parse_action
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.envs.games import ILLEGAL, MatrixGame, get_game
 
-__all__ = ["Decision", "LLMAgent", "LLMPolicy", "sample_from_logprobs"]
+__all__ = ["Decision", "LLMAgent", "LLMPolicy", "decide_jointly", "sample_from_logprobs"]
 
 
 @dataclass
@@ -91,6 +91,28 @@ class _LiveGroup:
     mask: torch.Tensor
     next_position: torch.Tensor
     rows: dict[Hashable, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Request:
+    """One policy's share of a (joint) decide call: its rendered prompts and its sampling uniforms."""
+
+    policy: LLMPolicy
+    games: list[Any]
+    observations: np.ndarray
+    seats: list[int]
+    prompts: list[str]
+    queries: list[tuple[int, ...]]
+    uniforms: torch.Tensor
+
+
+def _tag(adapter: str | None, tokens: tuple[int, ...]) -> tuple[Any, ...]:
+    """A sequence key: the token ids, led by the adapter name when rows of several adapters share a batch."""
+    return tokens if adapter is None else (adapter, *tokens)
+
+
+def _untag(row: tuple[Any, ...]) -> tuple[str | None, tuple[int, ...]]:
+    return (row[0], row[1:]) if row and isinstance(row[0], str) else (None, row)
 
 
 @dataclass
@@ -270,61 +292,51 @@ class LLMPolicy:
 
         All decisions share forward passes; with ``prefix_cache`` repeated prefixes are computed once.
         """
+        return decide_jointly([(self, games, observations, seats)])[0]
+
+    def _prepare(self, games: Sequence[MatrixGame | str], observations: Any, seats: Sequence[int] | None) -> _Request:
+        """Render and tokenise the prompts and draw the sampling uniforms, from this policy's own streams."""
         n = len(games)
         if len(observations) != n or (seats is not None and len(seats) != n):
             raise ValueError(
                 f"decide needs one observation (and seat) per game: {n} games, {len(observations)} observations"
             )
-        if n == 0:
-            self.prompt_lengths = []
-            return []
         observations = np.asarray(observations).reshape(n, 2)
         seats = [0] * n if seats is None else list(seats)
-        prompts = self.render_prompts(games, observations, seats)
+        prompts = self.render_prompts(games, observations, seats) if n else []
         queries = [self.encode(p) for p in prompts]
         self.prompt_lengths = [len(q) for q in queries]
         uniforms = torch.rand((self.max_new_tokens, n), generator=self._torch_rng, dtype=torch.float64)
-        with self._inference():
-            prefetch: list[tuple[int, ...]] = []
-            if self.prefix_cache:
-                self._check_cache()
-                if self.prefetch_states:
-                    prefetch = self._sibling_queries(games, observations, seats, queries)
-            responses, logprobs = self._generate(queries, uniforms, prefetch)
+        return _Request(self, list(games), observations, seats, prompts, queries, uniforms)
+
+    def _finish(self, request: _Request, responses: list[list[int]], logprobs: list[list[float]]) -> list[Decision]:
         tokens = self.prompt.action_tokens
         decisions = []
-        for i in range(n):
+        for i, (prompt, query) in enumerate(zip(request.prompts, request.queries, strict=True)):
             text = self.prompt.answer_prefix + self.tokenizer.decode(responses[i], skip_special_tokens=True)
-            decisions.append(
-                Decision(parse_action(text, tokens), text, prompts[i], list(queries[i]), responses[i], logprobs[i])
-            )
-        self.stats["decisions"] += n
+            decisions.append(Decision(parse_action(text, tokens), text, prompt, list(query), responses[i], logprobs[i]))
+        self.stats["decisions"] += len(decisions)
         return decisions
 
-    def _sibling_queries(
-        self,
-        games: Sequence[MatrixGame | str],
-        observations: np.ndarray,
-        seats: Sequence[int],
-        queries: Sequence[tuple[int, ...]],
-    ) -> list[tuple[int, ...]]:
+    def _sibling_queries(self, request: _Request, tag: str | None) -> list[tuple[Any, ...]]:
         """Every prompt the (game, seat) of an uncached decision can show: its four previous-move states (and the
         decision's own, e.g. "no move yet") x every token order. Draws nothing from the random streams."""
-        orders = [(a, b) for a in (0, 1) for b in (0, 1)] if self.prompt.shuffle else [(0, 0)]
+        builder, encode = request.policy.prompt, request.policy.encode
+        orders = [(a, b) for a in (0, 1) for b in (0, 1)] if builder.shuffle else [(0, 0)]
         done: set[Hashable] = set()
-        siblings: list[tuple[int, ...]] = []
-        for i, query in enumerate(queries):
-            if query in self._cache:
+        siblings: list[tuple[Any, ...]] = []
+        for i, query in enumerate(request.queries):
+            if _tag(tag, query) in self._cache:
                 continue
-            game = get_game(games[i])
-            game_key = (game.name, game.payoffs.tobytes(), seats[i])
-            states = dict.fromkeys([(0, 0), (0, 1), (1, 0), (1, 1), tuple(int(v) for v in observations[i])])
+            game, seat = get_game(request.games[i]), request.seats[i]
+            game_key = (game.name, game.payoffs.tobytes(), seat)
+            states = dict.fromkeys([(0, 0), (0, 1), (1, 0), (1, 1), tuple(int(v) for v in request.observations[i])])
             for state in states:
                 if (game_key, state) in done:
                     continue
                 done.add((game_key, state))
                 for bits in orders:
-                    sibling = self.encode(self.prompt.render(self.tokenizer, game, state, bits, seats[i]))
+                    sibling = _tag(tag, encode(builder.render(self.tokenizer, game, state, bits, seat)))
                     if sibling not in self._cache:
                         siblings.append(sibling)
         return siblings
@@ -338,7 +350,7 @@ class LLMPolicy:
     @contextmanager
     def _inference(self):
         was_training = self.model.training
-        if self.adapter_name is not None:
+        if self.adapter_name is not None and self.adapter_name != "__base__":
             self.model.set_adapter(self.adapter_name)
         self.model.eval()  # no dropout while sampling; restored below
         try:
@@ -351,8 +363,12 @@ class LLMPolicy:
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _forward(self, input_ids, attention_mask, position_ids, past=None) -> tuple[torch.Tensor, Any]:
-        kwargs = {"logits_to_keep": 1} if self._logits_to_keep else {}
+    def _forward(
+        self, input_ids, attention_mask, position_ids, past=None, adapters: Sequence[str | None] | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._logits_to_keep else {}
+        if adapters is not None and any(a is not None for a in adapters):
+            kwargs["adapter_names"] = list(adapters)  # PEFT mixed-adapter batch: each row through its own adapter
         try:
             out = self.model(
                 input_ids=input_ids,
@@ -366,7 +382,7 @@ class LLMPolicy:
             if not self._logits_to_keep:
                 raise
             self._logits_to_keep = False  # an architecture without logits_to_keep: compute all positions
-            return self._forward(input_ids, attention_mask, position_ids, past)
+            return self._forward(input_ids, attention_mask, position_ids, past, adapters)
         self.stats["forwards"] += 1
         self.stats["rows"] += int(input_ids.shape[0])
         self.stats["tokens"] += int(attention_mask[:, -input_ids.shape[1] :].sum())
@@ -388,7 +404,10 @@ class LLMPolicy:
 
     # ----------------------------------------------------------------------------------------- forward machinery
     def _extend(
-        self, parents: Sequence[tuple[_LiveGroup, int]] | None, segments: Sequence[Sequence[int]]
+        self,
+        parents: Sequence[tuple[_LiveGroup, int]] | None,
+        segments: Sequence[Sequence[int]],
+        adapters: Sequence[str | None] | None = None,
     ) -> tuple[torch.Tensor, _LiveGroup]:
         """Forward ``segments[i]`` on top of the KV row ``parents[i]`` (or from scratch): one batched pass.
 
@@ -404,7 +423,7 @@ class LLMPolicy:
             past, parent_mask, start = self._gather(parents)
             mask = torch.cat([parent_mask, segment_mask], dim=1)
             positions = start.unsqueeze(-1) + offsets
-        logprobs, past = self._forward(ids, mask, positions, past)
+        logprobs, past = self._forward(ids, mask, positions, past, adapters)
         return logprobs, _LiveGroup(past, mask, positions[:, -1] + 1)
 
     def _gather(self, parents: Sequence[tuple[_LiveGroup, int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
@@ -443,42 +462,78 @@ class LLMPolicy:
             past.update(_cat_rows(keys[layer_index], inverse), _cat_rows(values[layer_index], inverse), layer_index)
         return past, _cat_rows(masks, inverse), _cat_rows(positions, inverse)
 
-    def _prefill(self, rows: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, list[_LiveGroup]]:
+    def _prefill(self, rows: Sequence[tuple[Any, ...]]) -> tuple[torch.Tensor, list[_LiveGroup]]:
         """Next-token log-probs of every row (``(n, V)``, in order) and the KV groups holding them.
 
-        Each returned group's ``rows`` maps a row (its token tuple) to its KV row. Without ``share_prefixes`` the
-        rows are left-padded into plain batches of ``batch_size``. With it (the default), identical rows are
-        forwarded once and the rows are arranged in a prefix tree (see :meth:`_prefix_levels`): every shared
-        prefix is forwarded once, level by level, each level on top of the KV cache of the level before. The
-        prompts of a game differ only at the token order, the payoffs and the previous moves, so this forwards
-        each token of the tree once instead of once per prompt.
+        A row is a token tuple, optionally led by an adapter name (see :func:`decide_jointly`). Each returned
+        group's ``rows`` maps a row to its KV row. Without ``share_prefixes`` the rows are left-padded into plain
+        batches of ``batch_size``. With it (the default), identical rows are forwarded once and the rows of each
+        adapter are arranged in a prefix tree (see :meth:`_prefix_levels`): every shared prefix is forwarded once,
+        level by level, each level on top of the KV cache of the level before. The prompts of a game differ only at
+        the token order, the payoffs and the previous moves, so this forwards each token of the tree once instead
+        of once per prompt.
         """
-        if any(len(row) == 0 for row in rows):
+        split = {row: _untag(row) for row in rows}
+        if any(len(tokens) == 0 for _, tokens in split.values()):
             raise ValueError("cannot compute next-token log-probs after an empty sequence")
-        results: dict[tuple[int, ...], torch.Tensor] = {}
+        results: dict[tuple[Any, ...], torch.Tensor] = {}
         groups: list[_LiveGroup] = []
         if not self.share_prefixes:
             for start in range(0, len(rows), self.batch_size):
                 chunk = list(rows[start : start + self.batch_size])
-                logprobs, group = self._extend(None, chunk)
+                logprobs, group = self._extend(None, [split[r][1] for r in chunk], [split[r][0] for r in chunk])
                 group.rows = {row: j for j, row in enumerate(chunk)}
                 results.update(zip(chunk, logprobs, strict=True))
                 groups.append(group)
             return torch.stack([results[row] for row in rows]), groups
-        unique = sorted(set(rows))  # sorted: rows sharing a prefix are neighbours, subtrees stay in one chunk
-        for start in range(0, len(unique), self.batch_size):
-            previous: _LiveGroup | None = None
-            for level in self._prefix_levels(unique[start : start + self.batch_size]):
-                parents = None if previous is None else [(previous, node.parent) for node in level]
-                logprobs, group = self._extend(parents, [node.tokens for node in level])
-                leaves = {node.row: j for j, node in enumerate(level) if node.row is not None}
-                for row, j in leaves.items():
-                    results[row] = logprobs[j]
-                if leaves:
-                    group.rows = leaves
-                    groups.append(group)
-                previous = group
+        by_adapter: dict[str | None, list[tuple[int, ...]]] = {}
+        for tag, tokens in dict.fromkeys(split.values()):
+            by_adapter.setdefault(tag, []).append(tokens)
+        passes: list[list[tuple[str | None, list[list[_TreeNode]]]]] = [[]]
+        leaves_in_pass = 0
+        for tag, token_rows in by_adapter.items():
+            unique = sorted(token_rows)  # sorted: rows sharing a prefix are neighbours, subtrees stay in one chunk
+            for start in range(0, len(unique), self.batch_size):
+                chunk = unique[start : start + self.batch_size]
+                if passes[-1] and leaves_in_pass + len(chunk) > self.batch_size:
+                    passes.append([])
+                    leaves_in_pass = 0
+                passes[-1].append((tag, self._prefix_levels(chunk)))
+                leaves_in_pass += len(chunk)
+        for trees in passes:
+            groups += self._forward_trees(trees, results)
         return torch.stack([results[row] for row in rows]), groups
+
+    def _forward_trees(
+        self, trees: Sequence[tuple[str | None, list[list[_TreeNode]]]], results: dict[tuple[Any, ...], torch.Tensor]
+    ) -> list[_LiveGroup]:
+        """Forward the levels of several prefix trees (one per adapter) together: one pass per depth."""
+        groups: list[_LiveGroup] = []
+        previous: _LiveGroup | None = None
+        previous_offsets = [0] * len(trees)
+        for depth in range(max(len(levels) for _, levels in trees)):
+            nodes: list[_TreeNode] = []
+            adapters: list[str | None] = []
+            parents: list[tuple[_LiveGroup, int]] = []
+            keys: list[tuple[Any, ...] | None] = []
+            offsets = []
+            for t, (tag, levels) in enumerate(trees):
+                offsets.append(len(nodes))
+                for node in levels[depth] if depth < len(levels) else []:
+                    nodes.append(node)
+                    adapters.append(tag)
+                    keys.append(None if node.row is None else _tag(tag, node.row))
+                    if previous is not None:
+                        parents.append((previous, previous_offsets[t] + node.parent))
+            logprobs, group = self._extend(parents or None, [node.tokens for node in nodes], adapters)
+            leaves = {key: j for j, key in enumerate(keys) if key is not None}
+            for key, j in leaves.items():
+                results[key] = logprobs[j]
+            if leaves:
+                group.rows = leaves
+                groups.append(group)
+            previous, previous_offsets = group, offsets
+        return groups
 
     def _prefix_levels(self, rows: Sequence[tuple[int, ...]]) -> list[list[_TreeNode]]:
         """The prefix tree of sorted, distinct ``rows``, as levels of nodes to forward (level ``d`` after ``d - 1``).
@@ -601,7 +656,8 @@ class LLMPolicy:
             chunk = children[start : start + self.batch_size]
             sources = [located[parents[missing[k]]] for k in chunk]
             self.stats["kv_reused"] += sum(1 for group, _ in sources if not any(group is g for g in live))
-            logprobs, group = self._extend(sources, [(sequences[missing[k]][-1],) for k in chunk])
+            adapters = [_untag(tuple(sequences[missing[k]][:1]))[0] for k in chunk]
+            logprobs, group = self._extend(sources, [(sequences[missing[k]][-1],) for k in chunk], adapters)
             for j, k in enumerate(chunk):
                 table[k] = logprobs[j]
             if not last:
@@ -677,6 +733,65 @@ def _cat_rows(pieces: list[torch.Tensor], inverse: torch.Tensor) -> torch.Tensor
     if len(pieces) == 1:
         return pieces[0]  # one source group: its rows were selected in the requested order already
     return torch.cat(pieces).index_select(0, inverse)
+
+
+def decide_jointly(
+    requests: Sequence[tuple[LLMPolicy, Sequence[MatrixGame | str], Any, Sequence[int] | None]],
+) -> list[list[Decision]]:
+    """``policy.decide(games, observations, seats)`` for several policies that share one model, in shared passes.
+
+    The use: LLM vs LLM, where the two seats are two LoRA adapters of one PEFT model. Each policy renders its
+    prompts and draws its sampling uniforms from its own streams, exactly as its own ``decide`` would, so the
+    decisions are those of separate calls; only the forward passes are shared (one per generated token for every
+    game of every policy), each row going through its policy's ``adapter_name`` (a PEFT mixed-adapter batch). The
+    first policy's prefix cache and settings (batching, prefix sharing, prefetch) serve the call.
+
+    Raises:
+        ValueError: the policies use different models, sample differently (``max_new_tokens``/``temperature``), or
+            use several adapters without naming each (``adapter_name=None``).
+    """
+    if not requests:
+        return []
+    policies = [request[0] for request in requests]
+    engine = policies[0]
+    adapters = {policy.adapter_name for policy in policies}
+    for policy in policies[1:]:
+        if policy.model is not engine.model:
+            raise ValueError("decide_jointly needs policies over one model object (e.g. two adapters of a PeftModel)")
+        if (policy.max_new_tokens, policy.temperature) != (engine.max_new_tokens, engine.temperature):
+            raise ValueError(
+                "decide_jointly needs policies that sample alike: max_new_tokens and temperature differ "
+                f"({policy.max_new_tokens}, {policy.temperature}) vs ({engine.max_new_tokens}, {engine.temperature})"
+            )
+    tagged = len(adapters) > 1
+    if tagged and None in adapters:
+        raise ValueError(
+            "decide_jointly with several adapters needs every policy's adapter_name set (use '__base__' for the base "
+            "model of a PeftModel)"
+        )
+    prepared = [policy._prepare(games, observations, seats) for policy, games, observations, seats in requests]
+    queries: list[tuple[Any, ...]] = []
+    prefetch: list[tuple[Any, ...]] = []
+    responses: list[list[int]] = []
+    logprobs: list[list[float]] = []
+    with engine._inference():
+        if engine.prefix_cache:
+            engine._check_cache()
+        for request in prepared:
+            tag = request.policy.adapter_name if tagged else None
+            queries += [_tag(tag, query) for query in request.queries]
+            if engine.prefix_cache and engine.prefetch_states:
+                prefetch += engine._sibling_queries(request, tag)
+        if queries:
+            uniforms = torch.cat([request.uniforms for request in prepared], dim=1)
+            responses, logprobs = engine._generate(queries, uniforms, prefetch)
+    decisions = []
+    start = 0
+    for request in prepared:
+        end = start + len(request.queries)
+        decisions.append(request.policy._finish(request, responses[start:end], logprobs[start:end]))
+        start = end
+    return decisions
 
 
 class LLMAgent:
