@@ -310,3 +310,13 @@ def test_decide_jointly_refuses_what_it_cannot_share(tokenizer):
         )
     with pytest.raises(ValueError, match="adapter_name set"):
         decide_jointly([(a, games, observations, None), (LLMPolicy(model, tokenizer), games, observations, None)])
+
+
+def test_without_sharing_or_cache_every_decision_forwards_its_own_row(model, tokenizer):
+    """The no-cache baseline of the benchmark must not dedupe identical prompts behind the user's back."""
+    policy = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=False, max_new_tokens=2)
+    policy.decide(["ipd"] * 6, [[0, 0]] * 6)  # few distinct prompts among 6 decisions
+    assert policy.stats["rows"] == 12  # 6 prefill rows + 6 one-token rows
+    shared = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=True, max_new_tokens=2)
+    shared.decide(["ipd"] * 6, [[0, 0]] * 6)
+    assert shared.stats["tokens"] < policy.stats["tokens"]

@@ -673,8 +673,10 @@ class LLMPolicy:
             keys_of_row.setdefault(row, []).append(row)
         if not keys_of_row:
             return new_groups
-        logprobs, groups = self._prefill(list(keys_of_row))
-        for row, vector in zip(keys_of_row, logprobs, strict=True):
+        # Identical rows are forwarded once when sharing; without it every decision pays its own row (the baseline).
+        rows = list(keys_of_row) if self.share_prefixes else [*fresh.values(), *extra]
+        logprobs, groups = self._prefill(rows)
+        for row, vector in zip(rows, logprobs, strict=True):
             for key in keys_of_row[row]:
                 table[key] = vector
         if not last:
