@@ -320,3 +320,15 @@ def test_without_sharing_or_cache_every_decision_forwards_its_own_row(model, tok
     shared = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=True, max_new_tokens=2)
     shared.decide(["ipd"] * 6, [[0, 0]] * 6)
     assert shared.stats["tokens"] < policy.stats["tokens"]
+
+
+def test_rng_state_round_trip_continues_the_same_decisions(model, tokenizer):
+    games, observations = _batch(6)
+    policy = LLMPolicy(model, tokenizer, seed=9)
+    policy.decide(games, observations)
+    state = policy.rng_state()
+    expected = policy.decide(games, observations)
+    policy.decide(games, observations)  # move the streams on
+    policy.set_rng_state(state)
+    again = policy.decide(games, observations)
+    assert [(d.prompt, d.response_ids) for d in again] == [(d.prompt, d.response_ids) for d in expected]

@@ -630,17 +630,12 @@ class MoralPPOTrainer:
 
 def _policy_rng_state(policy: Any) -> dict[str, Any] | None:
     """The policy's sampling and shuffle generators (informational: every episode reseeds them anyway)."""
-    np_rng, torch_rng = getattr(policy, "_np_rng", None), getattr(policy, "_torch_rng", None)
-    if np_rng is None or torch_rng is None:
-        return None
-    return {"numpy": np_rng.bit_generator.state, "torch": torch_rng.get_state()}
+    return policy.rng_state() if hasattr(policy, "rng_state") else None
 
 
 def _set_policy_rng_state(policy: Any, state: dict[str, Any] | None) -> None:
-    if state is None or getattr(policy, "_np_rng", None) is None or getattr(policy, "_torch_rng", None) is None:
-        return
-    policy._np_rng.bit_generator.state = state["numpy"]
-    policy._torch_rng.set_state(state["torch"])
+    if state is not None and hasattr(policy, "set_rng_state"):
+        policy.set_rng_state(state)
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:

@@ -215,6 +215,15 @@ class LLMPolicy:
         self._torch_rng = torch.Generator(device="cpu")
         self._torch_rng.manual_seed(int(seed))
 
+    def rng_state(self) -> dict[str, Any]:
+        """Both random streams' state (for checkpoints): ``{"numpy": ..., "torch": ...}``."""
+        return {"numpy": self._np_rng.bit_generator.state, "torch": self._torch_rng.get_state()}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore the streams saved by :meth:`rng_state`: the next decisions continue exactly where they left off."""
+        self._np_rng.bit_generator.state = state["numpy"]
+        self._torch_rng.set_state(state["torch"])
+
     def invalidate_cache(self) -> None:
         """Forget every cached next-token distribution (call after changing weights in a way we cannot see)."""
         self._cache.clear()
