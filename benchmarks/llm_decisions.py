@@ -9,8 +9,10 @@ Three measurements with the default SmolLM2-135M-Instruct (or ``--model``) on th
    processes (this machine is shared) distorts neither. With ``share_prefixes`` (the default) play forwards the
    prompts' common prefix once per batch and can beat this ceiling; both figures are reported.
 3. *Prefix cache on the paper's evaluation protocol*: five games x 10 episodes x 5 rounds vs Random, tokens
-   action3/action4, seed 100, with prefix trees and prefetched game states; cold (empty cache) and warm (the protocol run again on unchanged weights, e.g. the
-   "no fine-tuning" baseline or a second evaluation seed).
+   action3/action4, seed 100, with prefix trees and prefetched game states; cold (every repetition starts from an
+   empty cache) and warm (the protocol run again on unchanged weights, e.g. the "no fine-tuning" baseline or a
+   second evaluation seed). As for the other series, the fastest of ``--reps`` repetitions is reported (the first
+   one in a process also pays for the allocator's first touch of its memory) and every repetition is listed.
 
 Usage::
 
@@ -101,16 +103,25 @@ def main() -> None:
     cached = LLMPolicy(model, tokenizer, prompt=PromptBuilder(tokens="action34"), prefix_cache=True, seed=100)
     reference = results["no_cache"].get("32") or list(results["no_cache"].values())[-1]
     for label in ("cold", "warm"):
-        forwards_before, reused_before, tokens_before = (cached.stats[k] for k in ("rows", "kv_reused", "tokens"))
-        summary = play(cached, "random", games, num_episodes=10, num_rounds=5, seed=100).summary
+        # cold: every repetition starts from an empty prefix cache; warm: the cache the cold runs left behind.
+        runs = []
+        for _ in range(args.reps):
+            if label == "cold":
+                cached.invalidate_cache()
+                cached.seed(100)  # every cold repetition makes the same decisions
+            before = {k: cached.stats[k] for k in ("rows", "kv_reused", "tokens")}
+            summary = play(cached, "random", games, num_episodes=10, num_rounds=5, seed=100).summary
+            runs.append((summary, {k: cached.stats[k] - before[k] for k in before}))
+        summary, counts = min(runs, key=lambda run: run[0]["seconds"])  # the least disturbed repetition, as above
         entry = {
             "decisions": summary["decisions"],
             "seconds": summary["seconds"],
+            "raw_seconds": [run[0]["seconds"] for run in runs],
             "decisions_per_s": summary["decisions_per_second"],
             "over_batch32_ceiling": summary["decisions_per_second"] / reference["ceiling_decisions_per_s"],
-            "rows_forwarded": cached.stats["rows"] - forwards_before,
-            "one_token_steps_from_kept_kv": cached.stats["kv_reused"] - reused_before,
-            "tokens_forwarded": cached.stats["tokens"] - tokens_before,
+            "rows_forwarded": counts["rows"],
+            "one_token_steps_from_kept_kv": counts["kv_reused"],
+            "tokens_forwarded": counts["tokens"],
             "tokens_without_sharing": summary["decisions"] * (float(np.mean(cached.prompt_lengths)) + 1),
             "illegal_rate": summary["illegal_rate"],
         }
@@ -118,7 +129,8 @@ def main() -> None:
         print(
             f"paper protocol, prefix cache, {label}: {entry['decisions']} decisions in {entry['seconds']:.2f} s = "
             f"{entry['decisions_per_s']:.1f}/s = {entry['over_batch32_ceiling']:.1f}x the batch-32 ceiling "
-            f"({entry['tokens_forwarded']} tokens forwarded; {entry['tokens_without_sharing']:.0f} without any reuse)",
+            f"({entry['tokens_forwarded']} tokens forwarded; {entry['tokens_without_sharing']:.0f} without any reuse; "
+            f"all repetitions: {', '.join(f'{t:.2f}' for t in entry['raw_seconds'])} s)",
             flush=True,
         )
     results["load_average_at_end"] = os.getloadavg()

@@ -1,5 +1,7 @@
 """LLMPolicy: padding-safe batched log-probs, prefix cache with the same distribution, seeding, invalidation."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -332,3 +334,43 @@ def test_rng_state_round_trip_continues_the_same_decisions(model, tokenizer):
     policy.set_rng_state(state)
     again = policy.decide(games, observations)
     assert [(d.prompt, d.response_ids) for d in again] == [(d.prompt, d.response_ids) for d in expected]
+
+
+def test_reserved_cache_layer_writes_in_place_and_falls_back_to_concatenation():
+    from transformers.cache_utils import DynamicLayer
+
+    from moralgym.agents.llm.policy import _reserved_cache
+
+    past_keys, past_values = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)
+    buffer_keys = torch.cat([past_keys, torch.zeros(2, 3, 2, 5)], dim=2)
+    buffer_values = torch.cat([past_values, torch.zeros(2, 3, 2, 5)], dim=2)
+    cache = _reserved_cache([(buffer_keys, buffer_values)], filled=4)
+    reference = DynamicLayer()
+    reference.update(past_keys, past_values)
+    assert cache.get_seq_length() == 4
+    for step_tokens in (2, 3):  # the first fits in the two reserved columns, the second does not
+        new_keys, new_values = torch.randn(2, 3, step_tokens, 5), torch.randn(2, 3, step_tokens, 5)
+        keys, values = cache.update(new_keys, new_values, 0)
+        expected_keys, expected_values = reference.update(new_keys, new_values)
+        assert torch.equal(keys, expected_keys) and torch.equal(values, expected_values)
+        if step_tokens == 2:
+            assert keys.data_ptr() == buffer_keys.data_ptr()  # written into the reserved columns, not copied
+    assert cache.get_seq_length() == 9
+
+
+def test_native_gqa_attention_matches_the_models_own_forward_and_restores_the_environment(
+    model, tokenizer, monkeypatch
+):
+    monkeypatch.delenv("TRANSFORMERS_SDPA_FORCE_GQA", raising=False)
+    assert model.config.num_key_value_heads < model.config.num_attention_heads  # grouped-query attention
+    policy = LLMPolicy(model, tokenizer, share_prefixes=False)
+    sequences = [policy.encode("a short one"), policy.encode("a somewhat longer sequence of several words here")]
+    batched = policy.next_token_logprobs(sequences)  # left-padded: transformers passes a mask, GQA runs natively
+    for row, sequence in zip(batched, sequences, strict=True):
+        with torch.no_grad():  # outside the policy: transformers' default path (KV heads repeated)
+            logits = model(input_ids=torch.tensor([sequence])).logits[0, -1]
+        torch.testing.assert_close(row, torch.log_softmax(logits.float(), -1), atol=1e-5, rtol=1e-5)
+    assert "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ  # set only while the policy computes
+    monkeypatch.setenv("TRANSFORMERS_SDPA_FORCE_GQA", "0")  # a user's own setting is left alone
+    torch.testing.assert_close(policy.next_token_logprobs(sequences), batched)
+    assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "0"
