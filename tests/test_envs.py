@@ -225,6 +225,34 @@ def test_initial_states_are_random_and_seeded():
     assert MatrixGameEnv(initial_state="none").reset(seed=0)[0]["player_0"].tolist() == [NO_MOVE, NO_MOVE]
 
 
+@pytest.mark.parametrize(("opponent", "move"), [("always_cooperate", C), ("always_defect", D), ("tit_for_tat", None)])
+def test_always_cooperate_and_always_defect_start_from_their_own_move(opponent, move):
+    """Spec §1.2: the opponent's round-one "previous move" is C for AC, D for AD, random for the others; the
+    learner's stays random, from the same stream whatever the opponent."""
+    env = SingleAgentMatrixGameEnv("ipd", opponent=opponent)
+    vector = MatrixGameVectorEnv(40, "ipd", opponent=opponent)
+    free = MatrixGameVectorEnv(40, "ipd", opponent="random")
+    starts = np.array([env.reset(seed=s)[0] for s in range(40)])
+    vector_starts, _ = vector.reset(seed=0)
+    assert np.array_equal(vector_starts, starts)
+    assert np.array_equal(vector_starts[:, 0], free.reset(seed=0)[0][:, 0])  # the learner's own move: unchanged
+    assert set(starts[:, 0]) == {C, D}
+    assert set(starts[:, 1]) == ({C, D} if move is None else {move})
+
+
+def test_parallel_env_reset_can_fix_a_seats_previous_move():
+    env = MatrixGameEnv()
+    drawn = {tuple(env.reset(seed=s)[0]["player_0"]) for s in range(40)}
+    fixed = {tuple(env.reset(seed=s, options={"previous_moves": {"player_1": D}})[0]["player_0"]) for s in range(40)}
+    assert drawn == {(C, C), (C, D), (D, C), (D, D)} and fixed == {(C, D), (D, D)}
+    observations, _ = MatrixGameEnv(initial_state="none").reset(seed=0, options={"previous_moves": {"player_0": C}})
+    assert observations["player_1"].tolist() == [NO_MOVE, C]
+    with pytest.raises(ValueError, match="unknown agent 'player_2'"):
+        env.reset(seed=0, options={"previous_moves": {"player_2": C}})
+    with pytest.raises(ValueError, match="must be 0 \\(C\\) or 1 \\(D\\)"):
+        env.reset(seed=0, options={"previous_moves": {"player_1": 2}})
+
+
 def test_observations_show_both_previous_moves_from_each_seat():
     env = MatrixGameEnv(initial_state="none")
     env.reset(seed=0)

@@ -196,3 +196,11 @@ def test_llm_adapter_swaps_prompt_builder_and_keeps_other_settings():
     # In a tournament the column copy is told its seat.
     tournament({"llm": agent, "allc": "always_cooperate"}, games=("ipd",), n_episodes=1, n_rounds=1)
     assert [1] in policy.seats_seen
+
+
+def test_always_defect_opponent_is_shown_defecting_before_round_one():
+    """Spec §1.2: against Always Defect the first prompt says the opponent defected; against Random it varies."""
+    fixed = evaluate("tit_for_tat", games=("ipd",), opponents=("always_defect",), n_episodes=10, n_rounds=1)
+    drawn = evaluate("tit_for_tat", games=("ipd",), opponents=("random",), n_episodes=10, n_rounds=1)
+    assert {d["opponent_previous"] for d in fixed.decisions} == {1}
+    assert {d["opponent_previous"] for d in drawn.decisions} == {0, 1}

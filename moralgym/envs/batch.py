@@ -158,6 +158,10 @@ class MatrixGameBatch:
         first, second = self.rng.uniform(mask), self.rng.uniform(mask)
         if self.initial_state == "random":
             fresh = state_code(first < 0.5, second < 0.5)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
+            for strategy, indices in self.opponent_groups:
+                move = getattr(strategy, "initial_move", None)
+                if move is not None:  # e.g. Always Defect: its round-one "previous move" is D (spec §1.2)
+                    fresh[indices] = state_code(first[indices] < 0.5, move)
         else:
             fresh = np.full(self.n, state_code(NO_MOVE, NO_MOVE), dtype=np.int64)
         where = slice(None) if mask is None else mask

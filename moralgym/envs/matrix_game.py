@@ -21,6 +21,8 @@ render_mode=None)``
 - ``num_rounds``: rounds per episode (the paper's default is 5 against a fixed opponent, 3 between two LLMs).
 - ``initial_state``: ``"random"`` draws both "previous moves" of round one uniformly from the env's seeded stream
   (the paper's setting: the prompt states them as if the round had happened); ``"none"`` starts from ``NO_MOVE``.
+  ``reset(options={"previous_moves": {"player_1": 1}})`` fixes a seat's round-one previous move instead (the paper
+  does so for Always Cooperate / Always Defect opponents; the evaluation harness passes it for them).
 - ``penalty`` / ``illegal_reward``: the Deontological ``xi`` and the illegal-move reward used in ``infos``.
 
 ## Rewards and infos
@@ -57,7 +59,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
-from moralgym.envs.games import DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
+from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
 from moralgym.envs.outcomes import OutcomeTable, round_code, state_code
 from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY
 
@@ -159,11 +161,28 @@ class MatrixGameEnv(ParallelEnv):
             self._previous = (draws < 0.5).astype(np.int64)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
         else:
             self._previous = np.full(2, NO_MOVE, dtype=np.int64)
+        for agent, move in self._fixed_previous_moves(options).items():
+            self._previous[self.possible_agents.index(agent)] = move
         self.agents = list(self.possible_agents)
         self._round = 0
         self._history = []
         infos = {agent: {"round": 0} for agent in self.agents}
         return self._observations(), infos
+
+    def _fixed_previous_moves(self, options: dict | None) -> dict[str, int]:
+        """``options["previous_moves"]``: ``{agent: 0 or 1}``, round-one "previous moves" to show instead of drawn
+        ones (e.g. a seat played by Always Defect, whose paper prompt says it defected; spec §1.2)."""
+        fixed = (options or {}).get("previous_moves") or {}
+        if not isinstance(fixed, dict):
+            raise ValueError(f"options['previous_moves'] must be a dict {{agent: 0 or 1}}, got {fixed!r}")
+        for agent, move in fixed.items():
+            if agent not in self.possible_agents:
+                raise ValueError(
+                    f"options['previous_moves'] names unknown agent {agent!r}; agents: {self.possible_agents}"
+                )
+            if isinstance(move, bool) or move not in (COOPERATE, DEFECT):
+                raise ValueError(f"options['previous_moves'][{agent!r}] must be 0 (C) or 1 (D), got {move!r}")
+        return fixed
 
     def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:

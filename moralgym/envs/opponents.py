@@ -22,6 +22,10 @@ class OpponentStrategy(Protocol):
     ``(n, memory_width)`` that the strategy owns (its record of the game so far), and ``uniforms`` one float in
     [0, 1) per game that a stochastic strategy may use (the environment always draws one, so random streams stay
     aligned whatever the strategy).
+
+    Optional attribute ``initial_move`` (0 or 1): the move the strategy is shown as having made "before" round one
+    when the initial state is random (the paper fixes C for Always Cooperate and D for Always Defect, spec §1.2);
+    absent or ``None``, it is drawn like the learner's.
     """
 
     name: str

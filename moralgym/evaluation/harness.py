@@ -139,7 +139,11 @@ def play_match(
         )
         for _ in range(n_episodes)
     ]
-    observations = [env.reset(seed=_seed_for(seed, 0, episode))[0] for episode, env in enumerate(envs)]
+    # An opponent strategy with a fixed round-one "previous move" (Always Cooperate / Defect, spec §1.2) is shown
+    # making it; the evaluated seat's own first "previous move" stays drawn, so every agent sees the same states.
+    move = getattr(getattr(col_agent, "strategy", None), "initial_move", None) if initial_state == "random" else None
+    options = {"previous_moves": {AGENTS[1]: move}} if move is not None else None
+    observations = [env.reset(seed=_seed_for(seed, 0, episode), options=options)[0] for episode, env in enumerate(envs)]
     games = [game] * n_episodes
     # Every seat's randomness is derived from the evaluation seed alone: same for every agent, game and variant.
     row_agent.reset(n_episodes, _seed_for(seed, 1))

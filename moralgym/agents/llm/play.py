@@ -95,6 +95,8 @@ def play(
     llm_opponent = isinstance(opponent, LLMPolicy)
     strategy = None if llm_opponent else make_opponent(opponent)
     opponent_rng = np.random.default_rng(seed)
+    fixed_move = getattr(strategy, "initial_move", None) if initial_state == "random" else None
+    options = {"previous_moves": {"player_1": fixed_move}} if fixed_move is not None else None  # spec §1.2
     records: list[PlayRecord] = []
     bar = None
     if progress:
@@ -105,7 +107,7 @@ def play(
     for start in range(0, len(jobs), num_parallel):
         chunk = jobs[start : start + num_parallel]
         envs = [MatrixGameEnv(g, num_rounds=num_rounds, initial_state=initial_state) for g, _ in chunk]
-        observations = [env.reset(seed=seed + e)[0] for env, (_, e) in zip(envs, chunk, strict=True)]
+        observations = [env.reset(seed=seed + e, options=options)[0] for env, (_, e) in zip(envs, chunk, strict=True)]
         memory = strategy.initial_memory(len(chunk)) if strategy is not None else None
         for _ in range(num_rounds):
             seat0 = np.stack([obs["player_0"] for obs in observations])

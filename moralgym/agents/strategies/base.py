@@ -45,6 +45,10 @@ class Strategy:
         stochastic: whether the choice depends on the uniforms (may be refined per instance, e.g. a memory-one
             strategy whose probabilities are all 0 or 1 is deterministic).
         memory_width: number of int64 columns of per-game memory the strategy keeps (0 if it needs none).
+        initial_move: the round-one "previous move" environments show for this strategy when their initial state is
+            random: ``None`` draws it (C or D with probability 1/2), as the paper does for Tit-for-Tat, Random and
+            LLM opponents; Always Cooperate / Always Defect fix it to C / D (paper spec §1.2), so that their first
+            prompt does not claim a move they never make.
     """
 
     name: ClassVar[str] = "strategy"
@@ -52,6 +56,7 @@ class Strategy:
     memory_depth: ClassVar[int | float] = float("inf")
     stochastic: bool = False
     memory_width: ClassVar[int] = 0
+    initial_move: ClassVar[int | None] = None
 
     # ----------------------------------------------------------------------------------------- vectorised core
     def initial_memory(self, n: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from moralgym.agents.strategies.base import COOPERATE, NO_MOVE, Strategy, check_probability
+from moralgym.agents.strategies.base import COOPERATE, DEFECT, NO_MOVE, Strategy, check_probability
 from moralgym.agents.strategies.memoryone import MemoryOne
 
 
@@ -29,6 +29,7 @@ class AlwaysCooperate(MemoryOne):
     aliases: ClassVar[tuple[str, ...]] = ("allc", "all_c", "cooperator")
     memory_depth: ClassVar[int | float] = 0
     stochastic = False
+    initial_move: ClassVar[int | None] = COOPERATE
 
     def __init__(self) -> None:
         super().__init__(1.0, 1.0, 1.0, 1.0, p_first=1.0)
@@ -48,6 +49,7 @@ class AlwaysDefect(MemoryOne):
     aliases: ClassVar[tuple[str, ...]] = ("alld", "all_d", "defector")
     memory_depth: ClassVar[int | float] = 0
     stochastic = False
+    initial_move: ClassVar[int | None] = DEFECT
 
     def __init__(self) -> None:
         super().__init__(0.0, 0.0, 0.0, 0.0, p_first=0.0)
