@@ -6,6 +6,8 @@ peak resident memory. Prints a table and writes JSON.
 
     python benchmarks/train_throughput.py --episodes 4 --num_envs 16 --out train_throughput.json
     python benchmarks/train_throughput.py --tiny        # seconds-long smoke run on a random tiny model
+    python benchmarks/train_throughput.py --model google/gemma-2-2b-it --load_in_4bit --dtype bfloat16 \
+        --lora_r 64 --answer_prefix ""                   # the paper's setting, on a GPU
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--no_dedup", action="store_true", help="one row per sample in the update (for comparison)")
     parser.add_argument("--tiny", action="store_true", help="random tiny model instead of the default model")
+    parser.add_argument("--model", default="default", help="'default', a hub id or a local path")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    parser.add_argument("--load_in_4bit", action="store_true", help="NF4 base weights (bitsandbytes)")
+    parser.add_argument("--answer_prefix", default="action", help="assistant turn pre-filled ('' = the paper's)")
     parser.add_argument("--out", default="train_throughput.json")
     args = parser.parse_args(argv)
 
@@ -51,7 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
             num_episodes=args.warmup + args.episodes,
             num_envs=args.num_envs,
             num_rounds=args.num_rounds,
-            answer_prefix="action",
+            model_name_or_path=args.model,
+            dtype=args.dtype,
+            load_in_4bit=args.load_in_4bit,
+            answer_prefix=args.answer_prefix,
             max_new_tokens=args.max_new_tokens,
             lora_r=args.lora_r,
             lora_alpha=2 * args.lora_r,
@@ -83,7 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
     }
     decisions = sum(m["ppo/samples"] for m in measured)
     result = {
-        "model": "tiny-random" if args.tiny else "default (SmolLM2-135M-Instruct)",
+        "model": "tiny-random"
+        if args.tiny
+        else ("default (SmolLM2-135M-Instruct)" if args.model == "default" else args.model),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "load_seconds": round(load_s, 2),
@@ -95,6 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
         "samples_per_update": measured[0]["ppo/samples"],
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if torch.cuda.is_available():
+        result["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     print(f"{result['model']} on {result['machine']}")
     print(
         f"  {result['samples_per_update']} decisions/update ({config.num_envs} games x {config.num_rounds} rounds), "
@@ -104,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  s per PPO update   {result['seconds_per_update']}")
     print("  time share         " + ", ".join(f"{k} {v:.0%}" for k, v in result["time_share"].items()))
     print(f"  peak memory        {result['peak_memory_mib']} MiB")
+    if "peak_gpu_memory_mib" in result:
+        print(f"  peak GPU memory    {result['peak_gpu_memory_mib']} MiB")
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=2)
     return result
