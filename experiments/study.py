@@ -180,7 +180,97 @@ def summarise(out: Path, scale: str) -> dict[str, Any]:
     (out / scale).mkdir(parents=True, exist_ok=True)
     (out / scale / "study.json").write_text(json.dumps(study, indent=2))
     (out / scale / "study.md").write_text(markdown_table(study))
+    if results:
+        plot_study(out / scale)
     return study
+
+
+OPPONENT_PANELS = (("tft", "vs Tit-for-Tat"), ("random", "vs Random"), ("llm", "LLM vs LLM"))
+REWARD_ORDER = ("game", "de", "ut", "game_de", "game_then_de", "game_then_ut")
+
+
+def _finished_runs(study_dir: Path) -> dict[str, list[Path]]:
+    runs: dict[str, list[Path]] = {}
+    for run_dir in sorted(study_dir.glob("*/seed*")):
+        summary = _read_json(run_dir / "summary.json")
+        if summary and summary.get("finished") and "evaluation" in summary:
+            runs.setdefault(run_dir.parent.name, []).append(run_dir)
+    return runs
+
+
+def _training_cooperation(run_dir: Path) -> list[float]:
+    """Player 0's cooperation rate per training episode (``player_0/`` prefixed in LLM-vs-LLM runs)."""
+    from moralgym.training.tracking import read_metrics
+
+    records = read_metrics(run_dir)
+    return [float(r.get("env/cooperation_rate", r.get("player_0/env/cooperation_rate", float("nan")))) for r in records]
+
+
+def _per_game(run_dir: Path, metric: str) -> dict[tuple[str, str], float]:
+    """``{(model, game): metric}`` from the run's evaluation (model: ``fine_tuned`` or ``base``)."""
+    path = run_dir / "evaluation" / "summary.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return {(r["agent"], r["game"]): float(r[metric]) for r in rows if r.get("variant") == "eval"}
+
+
+def plot_study(study_dir: Path) -> Path:
+    """``study.png``: training cooperation of every experiment (mean over seeds; one panel per opponent), and the
+    evaluation's cooperation and Deontological regret per game (vs Random; fine-tuned models, base model on top).
+
+    One picture for the paper's qualitative claims: who learns to cooperate, against whom, and whether it carries to
+    the other games.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from moralgym.envs.games import PAPER_GAMES
+
+    runs = _finished_runs(study_dir)
+    names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
+    figure = plt.figure(figsize=(15, 9), constrained_layout=True)
+    grid = figure.add_gridspec(2, 6)
+    for column, (opponent, title) in enumerate(OPPONENT_PANELS):
+        axis = figure.add_subplot(grid[0, 2 * column : 2 * column + 2])
+        for name in [n for n in names if n.endswith(f"_vs_{opponent}")]:
+            curves = [_training_cooperation(run) for run in runs[name]]
+            length = min(len(c) for c in curves)
+            mean = np.nanmean([c[:length] for c in curves], axis=0)
+            axis.plot(np.arange(length), mean, marker=".", label=f"{name.rsplit('_vs_', 1)[0]} ({len(curves)} seeds)")
+        axis.set(
+            title=f"training, {title}", xlabel="PPO update (episode)", ylabel="cooperation rate", ylim=(-0.05, 1.05)
+        )
+        axis.legend(fontsize=7)
+    games = [g.name for g in PAPER_GAMES]
+    for column, (metric, label, limit) in enumerate(
+        (("cooperation_rate", "evaluation cooperation (vs Random)", 1.0), ("regret_deontological", "De regret", 6.0))
+    ):
+        axis = figure.add_subplot(grid[1, 3 * column : 3 * column + 3])
+        rows, labels = [], []
+        base_runs = [run for name in names for run in runs[name]]
+        if base_runs:  # the base model answers each run's states; its mean over runs is one reference row
+            per_run = [_per_game(run, metric) for run in base_runs]
+            rows.append([np.nanmean([p.get(("base", g), np.nan) for p in per_run]) for g in games])
+            labels.append("base model")
+        for name in names:
+            per_run = [_per_game(run, metric) for run in runs[name]]
+            rows.append([np.nanmean([p.get(("fine_tuned", g), np.nan) for p in per_run]) for g in games])
+            labels.append(name)
+        image = axis.imshow(np.array(rows), vmin=0.0, vmax=limit, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(np.array(rows)):
+            axis.text(
+                j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < limit / 2 else "k"
+            )
+        axis.set_xticks(range(len(games)), games, rotation=20, fontsize=8)
+        axis.set_yticks(range(len(labels)), labels, fontsize=8)
+        axis.set_title(f"{label}, per game (mean over seeds)")
+        figure.colorbar(image, ax=axis, shrink=0.8)
+    path = study_dir / "study.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
 
 
 def _fmt(cell: dict[str, float]) -> str:

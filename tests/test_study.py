@@ -61,6 +61,11 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
         assert set(row["variants"]) == {"action12", "swapped"}
         assert ("game_phase" in row) == name.startswith("game_then")
     assert "| de_vs_tft | 1 |" in (tmp_path / "cpu" / "study.md").read_text()
+    assert (tmp_path / "cpu" / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the study's figure
+    curve = study._training_cooperation(tmp_path / "cpu" / "de_vs_llm" / "seed1")  # player_0's, LLM vs LLM
+    assert len(curve) == TINY["num_episodes"] and all(0.0 <= c <= 1.0 for c in curve)
+    per_game = study._per_game(tmp_path / "cpu" / "de_vs_tft" / "seed1", "cooperation_rate")
+    assert set(per_game) == {(model, game) for model in ("base", "fine_tuned") for game in TINY["eval_games"]}
 
     # A finished study is skipped, not redone: the summaries stay byte-identical.
     before = {p: p.read_text() for p in tmp_path.glob("cpu/*/seed1/summary.json")}
