@@ -292,6 +292,24 @@ def test_two_adapters_decide_jointly_as_in_separate_calls_with_shared_passes(tok
     assert joint[1].stats["forwards"] == 0 and joint[1].stats["decisions"] == 24
 
 
+def test_base_policy_of_a_peft_model_answers_with_adapters_disabled_alone_and_jointly(tokenizer):
+    model = _two_adapter_model(tokenizer)
+    games, observations = _batch(12, seed=4)
+    with model.disable_adapter():
+        reference = LLMPolicy(model, tokenizer, seed=3, prefix_cache=False).decide(games, observations)
+    base = LLMPolicy(model, tokenizer, seed=3, adapter_name="__base__").decide(games, observations)
+    adapted = LLMPolicy(model, tokenizer, seed=3, adapter_name="player_0").decide(games, observations)
+    assert [d.response_ids for d in base] == [d.response_ids for d in reference]
+    np.testing.assert_allclose([d.logprobs for d in base], [d.logprobs for d in reference], atol=1e-4)
+    assert [d.logprobs for d in adapted] != [d.logprobs for d in reference]
+    joint_base = LLMPolicy(model, tokenizer, seed=3, adapter_name="__base__")
+    joint_seat = LLMPolicy(model, tokenizer, seed=3, adapter_name="player_0")
+    got = decide_jointly([(joint_base, games, observations, None), (joint_seat, games, observations, None)])
+    assert [d.response_ids for d in got[0]] == [d.response_ids for d in reference]
+    np.testing.assert_allclose([d.logprobs for d in got[0]], [d.logprobs for d in reference], atol=1e-4)
+    np.testing.assert_allclose([d.logprobs for d in got[1]], [d.logprobs for d in adapted], atol=1e-4)
+
+
 def test_decide_jointly_refuses_what_it_cannot_share(tokenizer):
     model = _two_adapter_model(tokenizer)
     games, observations = _batch(2)

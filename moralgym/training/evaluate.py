@@ -14,19 +14,6 @@ from typing import Any
 METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
 
 
-def _base_policy_class():
-    from moralgym.agents.llm.policy import LLMPolicy
-
-    class AdapterDisabledPolicy(LLMPolicy):
-        """An ``LLMPolicy`` that answers with every PEFT adapter disabled: the base model, without a copy."""
-
-        def decide(self, *args: Any, **kwargs: Any):
-            with self.model.disable_adapter():
-                return super().decide(*args, **kwargs)
-
-    return AdapterDisabledPolicy
-
-
 def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "player_0") -> dict[str, Any]:
     """Evaluate ``seat``'s adapter and the base model; writes ``evaluation/`` under the run directory and returns
     ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged over games."""
@@ -41,7 +28,7 @@ def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "
     common = dict(prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, prefix_cache=True)
     model.eval()
     tuned = LLMPolicy(model, tokenizer, adapter_name=seat, **common)
-    base = _base_policy_class()(model, tokenizer, adapter_name=None, **common)
+    base = LLMPolicy(model, tokenizer, adapter_name="__base__", **common)  # every adapter disabled, no copy
     variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
     result = evaluate(
         LLMAgent(tuned, name="fine_tuned", variants=variant),

@@ -137,7 +137,8 @@ class LLMPolicy:
         seed: seeds the token-order shuffles (numpy) and the sampling uniforms (torch).
         prefix_cache: reuse next-token distributions of repeated prefixes (see the module docstring).
         temperature: 1.0 is the paper's sampling; other values rescale the logits.
-        adapter_name: PEFT adapter activated (``model.set_adapter``) before every call; ``None`` leaves it alone.
+        adapter_name: PEFT adapter activated (``model.set_adapter``) before every call; ``"__base__"`` answers with
+            every adapter disabled (the base model, no copy); ``None`` leaves the model as it is.
         batch_size: most sequences per forward pass.
         cache_bytes: memory budget of the prefix cache (entries are ``vocab_size`` float32 vectors).
         share_prefixes: forward each prefix common to several prompts of a batch once, as a prefix tree, and
@@ -358,14 +359,24 @@ class LLMPolicy:
             return logprobs
 
     @contextmanager
-    def _inference(self):
+    def _inference(self, rows_name_adapters: bool = False):
+        """No grad, eval mode, this policy's adapter: active (``set_adapter``), or all disabled for ``"__base__"``.
+
+        ``rows_name_adapters``: a mixed batch whose rows name their own adapters (``adapter_names``), so nothing is
+        disabled (PEFT routes ``"__base__"`` rows past every adapter itself).
+        """
         was_training = self.model.training
-        if self.adapter_name is not None and self.adapter_name != "__base__":
+        base = self.adapter_name == "__base__"
+        if self.adapter_name is not None and not base:
             self.model.set_adapter(self.adapter_name)
         self.model.eval()  # no dropout while sampling; restored below
         try:
             with torch.no_grad(), _native_gqa_on_cpu(self._device()):
-                yield
+                if base and not rows_name_adapters:
+                    with self.model.disable_adapter():
+                        yield
+                else:
+                    yield
         finally:
             if was_training:
                 self.model.train()
@@ -846,7 +857,7 @@ def decide_jointly(
     prefetch: list[tuple[Any, ...]] = []
     responses: list[list[int]] = []
     logprobs: list[list[float]] = []
-    with engine._inference():
+    with engine._inference(rows_name_adapters=tagged):
         if engine.prefix_cache:
             engine._check_cache()
         for request in prepared:
