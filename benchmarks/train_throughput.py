@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     model = tokenizer = None
     if args.tiny:
-        from moralgym.training.testing import tiny_model_and_tokenizer
+        from moralgym.agents.llm.testing import tiny_model_and_tokenizer
 
         model, tokenizer = tiny_model_and_tokenizer()
     with tempfile.TemporaryDirectory() as output_dir:

@@ -168,7 +168,16 @@ def summarise(out: Path, scale: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, entry in table.items():
         runs = entry["runs"]
-        row: dict[str, Any] = {"seeds": entry["seeds"], "train_seconds": _spread([r["train_seconds"] for r in runs])}
+        row: dict[str, Any] = {
+            "seeds": entry["seeds"],
+            "train_seconds": _spread([r["train_seconds"] for r in runs]),
+            # Wall time of the whole experiment (training, evaluations) and peak memory, where the run recorded them.
+            **{
+                key: _spread([r[key] for r in runs])
+                for key in ("study_seconds", "peak_memory_mib")
+                if all(r.get(key) is not None for r in runs)
+            },
+        }
         for model in ("base", "fine_tuned"):
             row[model] = {m: _spread([r["evaluation"][model][m] for r in runs]) for m in METRICS}
         if all(r.get("game_phase") for r in runs):
@@ -282,8 +291,9 @@ def markdown_table(study: dict[str, Any]) -> str:
     lines = [
         f"Scale `{study['scale']}`: vs Random, five games, tokens action3/action4 (mean ± sd over seeds).",
         "",
-        "| experiment | seeds | base coop | coop | illegal | De regret | Ut regret | coop at switch | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| experiment | seeds | base coop | coop | illegal | De regret | Ut regret | coop at switch | train s "
+        "| total s | peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in study["experiments"].items():
         tuned = row["fine_tuned"]
@@ -292,7 +302,11 @@ def markdown_table(study: dict[str, Any]) -> str:
             f"| {name} | {len(row['seeds'])} | {_fmt(row['base']['cooperation_rate'])} | "
             f"{_fmt(tuned['cooperation_rate'])} | {_fmt(tuned['illegal_rate'])} | "
             f"{_fmt(tuned['regret_deontological'])} | {_fmt(tuned['regret_utilitarian'])} | {switch} | "
-            f"{row['train_seconds']['mean']:.0f} |"
+            f"{row['train_seconds']['mean']:.0f} | "
+            + (f"{row['study_seconds']['mean']:.0f}" if "study_seconds" in row else "")
+            + " | "
+            + (f"{row['peak_memory_mib']['mean'] / 1024:.1f}" if "peak_memory_mib" in row else "")
+            + " |"
         )
     variant_names = sorted({v for row in study["experiments"].values() for v in row["variants"]})
     if variant_names:

@@ -30,7 +30,7 @@ TINY = {
 
 
 def tiny_factory():
-    from moralgym.training.testing import tiny_model_and_tokenizer
+    from moralgym.agents.llm.testing import tiny_model_and_tokenizer
 
     return tiny_model_and_tokenizer(seed=0)
 
@@ -60,6 +60,7 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
         assert 0.0 <= row["fine_tuned"]["cooperation_rate"]["mean"] <= 1.0
         assert set(row["variants"]) == {"action12", "swapped"}
         assert ("game_phase" in row) == name.startswith("game_then")
+        assert row["study_seconds"]["mean"] >= row["train_seconds"]["mean"] > 0 and row["peak_memory_mib"]["mean"] > 0
     assert "| de_vs_tft | 1 |" in (tmp_path / "cpu" / "study.md").read_text()
     assert (tmp_path / "cpu" / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the study's figure
     curve = study._training_cooperation(tmp_path / "cpu" / "de_vs_llm" / "seed1")  # player_0's, LLM vs LLM

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 pytest.importorskip("yaml")
 
+from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.cli import main, parse_config, run  # noqa: E402
-from moralgym.training.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.tracking import read_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("trl")
 
+from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.config import PPOConfig  # noqa: E402
 from moralgym.training.model import (  # noqa: E402
     ValueHead,
@@ -21,7 +22,6 @@ from moralgym.training.model import (  # noqa: E402
     set_trainable,
 )
 from moralgym.training.ppo_math import ppo_loss  # noqa: E402
-from moralgym.training.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.tracking import read_metrics  # noqa: E402
 
 

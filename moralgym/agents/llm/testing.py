@@ -1,8 +1,15 @@
-"""Tiny, offline stand-ins for a causal LM and its tokenizer, for tests and examples that must not download.
+"""Tiny, offline stand-ins for a causal LM and its tokenizer, for tests and smoke runs that must not download.
 
-Why a word-level tokenizer trained on moralgym's own prompts: every action token (``action1``, ``X``...) is then a
-single token, prompts are short, and a 2-layer model with a 16-wide hidden state runs a batch in milliseconds,
-while exercising the same code paths (chat template, left padding, KV cache) as a real model.
+Two tokenizers, both trained in milliseconds on moralgym's own prompts, each with a ChatML-style chat template:
+
+- :func:`tiny_tokenizer`, word level: every action token (``action1``, ``X``...) is a single token and prompts are
+  short, which makes prompt and policy tests easy to read;
+- :func:`tiny_byte_tokenizer`, byte-level BPE: decodes any generated ids back to text and re-encodes it exactly,
+  as training needs (responses are decoded, parsed and re-tokenised), like a real model's tokenizer.
+
+:func:`tiny_causal_lm` is a randomly initialised 2-layer Llama that runs a batch in milliseconds while exercising
+the same code paths (chat template, left padding, KV cache, grouped-query attention, LoRA) as a real model;
+:func:`tiny_model_and_tokenizer` pairs it with the byte-level tokenizer (the training tests' setting).
 """
 
 from __future__ import annotations
@@ -17,13 +24,17 @@ import torch
 from moralgym.agents.llm.prompts import ACTION_TOKENS, PERSONAS, PHRASINGS, TABLE_ORDERS, PromptBuilder
 from moralgym.envs.games import PAPER_GAMES
 
-__all__ = ["ForcedTokenLM", "tiny_causal_lm", "tiny_tokenizer"]
+__all__ = ["ForcedTokenLM", "tiny_byte_tokenizer", "tiny_causal_lm", "tiny_model_and_tokenizer", "tiny_tokenizer"]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|> {{ message['role'] }} {{ message['content'] }} <|im_end|> "
     "{% endfor %}{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
 )
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def _corpus() -> Iterable[str]:
@@ -68,28 +79,92 @@ def tiny_tokenizer(chat_template: bool = True) -> Any:
     return tokenizer
 
 
-def tiny_causal_lm(vocab_size: int, seed: int = 0, hidden_size: int = 16, layers: int = 2) -> Any:
-    """A randomly initialised Llama with ``vocab_size`` tokens (deterministic for a given ``seed``)."""
+@lru_cache(maxsize=4)
+def _byte_level_json(vocab_size: int) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = []
+    for tokens in ("action12", "action34"):
+        builder = PromptBuilder(tokens=tokens)
+        for game in PAPER_GAMES:
+            for own in (0, 1):
+                for other in (0, 1):
+                    for bits in ((0, 0), (1, 1)):
+                        texts.append(builder.user_text(game, [own, other], bits))
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(texts, trainer=trainer)
+    return backend.to_str()
+
+
+def tiny_byte_tokenizer(vocab_size: int = 512) -> Any:
+    """A byte-level BPE ``PreTrainedTokenizerFast`` that round-trips any text exactly, with a ChatML template."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(_byte_level_json(vocab_size)),
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def tiny_causal_lm(
+    vocab_size: int,
+    seed: int = 0,
+    hidden_size: int = 16,
+    layers: int = 2,
+    heads: tuple[int, int] = (2, 1),
+    special_ids: tuple[int, int, int] = (1, 2, 3),
+    tie_word_embeddings: bool = False,
+    sharpen: float = 50.0,
+) -> Any:
+    """A randomly initialised Llama with ``vocab_size`` tokens, deterministic for a given ``seed``, in eval mode.
+
+    ``heads``: (query, key/value) heads, grouped-query by default. ``special_ids``: (pad, bos, eos) ids of the
+    tokenizer it goes with. ``sharpen`` scales the output layer: random init gives near-uniform next-token
+    distributions, and sharper ones make samples differ between prefixes (1.0 leaves the init alone).
+    """
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    pad, bos, eos = special_ids
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
         num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=1,
+        num_attention_heads=heads[0],
+        num_key_value_heads=heads[1],
         max_position_embeddings=1024,
-        pad_token_id=1,
-        bos_token_id=2,
-        eos_token_id=3,
+        tie_word_embeddings=tie_word_embeddings,
+        pad_token_id=pad,
+        bos_token_id=bos,
+        eos_token_id=eos,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    # Random init gives near-uniform next-token distributions; sharpen them so samples differ between prefixes.
-    with torch.no_grad():
-        model.lm_head.weight.mul_(50.0)
+    if sharpen != 1.0:
+        with torch.no_grad():
+            model.lm_head.weight.mul_(sharpen)
     return model.eval()
+
+
+def tiny_model_and_tokenizer(seed: int = 0, **model_kwargs: Any) -> tuple[Any, Any]:
+    """The training tests' pair: :func:`tiny_byte_tokenizer` and a 32-wide, 4/2-head, tied-embedding tiny Llama."""
+    tokenizer = tiny_byte_tokenizer()
+    settings = dict(hidden_size=32, heads=(4, 2), special_ids=(0, 1, 2), tie_word_embeddings=True, sharpen=1.0)
+    return tiny_causal_lm(len(tokenizer), seed=seed, **{**settings, **model_kwargs}), tokenizer
 
 
 class ForcedTokenLM(torch.nn.Module):
