@@ -110,6 +110,28 @@ def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequenc
     return {v: {m: statistics.fmean(float(r[m]) for r in rows) for m in METRICS} for v, rows in per_variant.items()}
 
 
+def _evaluate_saved_adapter(
+    config: Any, variants: Sequence[str], model_factory: ModelFactory | None
+) -> dict[str, dict[str, float]]:
+    """Load the finished run's ``adapter/`` as ``player_0`` on the base model and evaluate it on ``variants``."""
+    from moralgym.agents.llm.loading import load_causal_lm
+
+    model, tokenizer = model_factory() if model_factory else (config.model_name_or_path, None)
+    model, tokenizer = load_causal_lm(
+        model,
+        tokenizer=tokenizer,
+        dtype=config.dtype,
+        load_in_4bit=config.load_in_4bit,
+        adapter=Path(config.output_dir) / "adapter",
+        adapter_name="player_0",
+    )
+    run_dir = Path(config.output_dir)
+    earlier = run_dir / "evaluation_variants"
+    if earlier.exists():  # keep the earlier variants' files next to the new ones
+        earlier.rename(run_dir / f"evaluation_variants_{int(time.time())}")
+    return evaluate_variants(model, tokenizer, config, variants)
+
+
 def run_experiment(config: Any, variants: Sequence[str] = DEFAULT_VARIANTS, model_factory: ModelFactory | None = None):
     """Train, evaluate and write ``summary.json`` for one run; a finished run is read back, not redone."""
     from moralgym.training.cli import run
@@ -118,6 +140,10 @@ def run_experiment(config: Any, variants: Sequence[str] = DEFAULT_VARIANTS, mode
     run_dir = Path(config.output_dir)
     summary = _read_json(run_dir / "summary.json")
     if summary and summary.get("finished") and "variants" in summary:
+        missing = [v for v in variants if v not in summary["variants"]]
+        if missing:  # a finished run asked for more variants: evaluate only those, on the saved adapter
+            summary["variants"].update(_evaluate_saved_adapter(config, missing, model_factory))
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
     started = time.perf_counter()
     if config.reward.startswith("game_then") and not (run_dir / "game_phase.json").exists():

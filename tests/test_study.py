@@ -74,4 +74,22 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
         "cpu", seeds=[1], out=tmp_path, overrides=TINY, variants=("action12", "swapped"), model_factory=tiny_factory
     )
     assert {p: p.read_text() for p in tmp_path.glob("cpu/*/seed1/summary.json")} == before
+
+    # Asking a finished run for one more variant evaluates only that one, on the saved adapter; nothing retrains.
+    run_dir = tmp_path / "cpu" / "de_vs_tft" / "seed1"
+    metrics_before = (run_dir / "metrics.jsonl").read_text()
+    more = study.run_study(
+        "cpu",
+        seeds=[1],
+        experiments=["de_vs_tft"],
+        out=tmp_path,
+        overrides=TINY,
+        variants=("action12", "swapped", "unstructured"),
+        model_factory=tiny_factory,
+    )
+    row = more["experiments"]["de_vs_tft"]
+    assert set(row["variants"]) == {"action12", "swapped", "unstructured"}
+    assert row["variants"]["action12"] == result["experiments"]["de_vs_tft"]["variants"]["action12"]  # kept as is
+    assert (run_dir / "metrics.jsonl").read_text() == metrics_before
+    assert len(list(run_dir.glob("evaluation_variants*"))) == 2  # the earlier variants' files are kept
     assert json.loads((tmp_path / "cpu" / "study.json").read_text())["scale"] == "cpu"
