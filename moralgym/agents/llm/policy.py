@@ -14,7 +14,9 @@ Speed, three ideas:
 2. *Shared prefixes.* The prompts of a batch form a prefix tree: they share the chat header and rules, a game's
    prompts share its payoff table, and they differ only at the token order and the previous moves. Each run of
    shared tokens is forwarded once, level by level on top of the KV cache of the level before, so a batch costs
-   the tokens of its tree rather than the sum of its prompts.
+   the tokens of its tree rather than the sum of its prompts. A level's KV rows are copied once, into buffers with
+   room for its tokens (no per-layer concatenation), and grouped-query models attend on their KV heads without
+   expanding them (CPU), since past the matrix multiplies the tree's cost is memory traffic.
 3. *Prefix cache.* A matrix game has only a handful of distinct prompts (4 previous-move states x 4 token orders per
    game and seat), repeated over parallel games and rounds. While the weights do not change, the next-token
    log-prob vector of each distinct prefix (prompt, prompt + first answer token, ...) is computed once, kept in an
