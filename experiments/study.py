@@ -214,13 +214,19 @@ def summarise(out: Path, scale: str) -> dict[str, Any]:
     study = {"scale": scale, "experiments": results}
     (out / scale).mkdir(parents=True, exist_ok=True)
     (out / scale / "study.json").write_text(json.dumps(study, indent=2))
-    (out / scale / "study.md").write_text(markdown_table(study))
+    (out / scale / "study.md").write_text(markdown_table(study) + per_game_table(out / scale))
     if results:
         plot_study(out / scale)
     return study
 
 
 OPPONENT_PANELS = (("tft", "vs Tit-for-Tat"), ("random", "vs Random"), ("llm", "LLM vs LLM"))
+#: Per-game evaluation panels and table columns: (metric, label, colour-scale maximum).
+PER_GAME_METRICS = (
+    ("cooperation_rate", "cooperation", 1.0),
+    ("regret_deontological", "De regret", 6.0),
+    ("regret_utilitarian", "Ut regret (normalised)", 1.0),
+)
 REWARD_ORDER = ("game", "de", "ut", "game_de", "game_then_de", "game_then_ut")
 
 
@@ -248,9 +254,45 @@ def _per_game(run_dir: Path, metric: str) -> dict[tuple[str, str], float]:
     return {(r["agent"], r["game"]): float(r[metric]) for r in rows if r.get("variant") == "eval"}
 
 
+def _per_game_means(study_dir: Path) -> tuple[list[str], list[str], dict[tuple[str, str, str], float]]:
+    """Experiment names, game names and ``{(row, metric, game): mean over seeds}``; row ``base model`` is the base
+    model's mean over every run (it answers each run's own states)."""
+    import numpy as np
+
+    from moralgym.envs.games import PAPER_GAMES
+
+    runs = _finished_runs(study_dir)
+    names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
+    games = [g.name for g in PAPER_GAMES]
+    means: dict[tuple[str, str, str], float] = {}
+    for metric, _, _ in PER_GAME_METRICS:
+        base = [_per_game(run, metric) for name in names for run in runs[name]]
+        for game in games:
+            means[("base model", metric, game)] = float(np.nanmean([p.get(("base", game), np.nan) for p in base]))
+        for name in names:
+            tuned = [_per_game(run, metric) for run in runs[name]]
+            for game in games:
+                means[(name, metric, game)] = float(np.nanmean([p.get(("fine_tuned", game), np.nan) for p in tuned]))
+    return names, games, means
+
+
+def per_game_table(study_dir: Path) -> str:
+    """Markdown: per experiment and game, cooperation / De regret / Ut regret of the evaluation (mean over seeds)."""
+    names, games, means = _per_game_means(study_dir)
+    if not names:
+        return ""
+    lines = ["", "Per game (vs Random; cooperation / De regret / Ut regret, mean over seeds):", ""]
+    lines.append("| experiment | " + " | ".join(games) + " |")
+    lines.append("|---" * (len(games) + 1) + "|")
+    for name in ["base model", *names]:
+        cells = [" / ".join(f"{means[(name, m, g)]:.2f}" for m, _, _ in PER_GAME_METRICS) for g in games]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_study(study_dir: Path) -> Path:
     """``study.png``: training cooperation of every experiment (mean over seeds; one panel per opponent), and the
-    evaluation's cooperation and Deontological regret per game (vs Random; fine-tuned models, base model on top).
+    evaluation's cooperation, Deontological and Utilitarian regret per game (vs Random; base model on top).
 
     One picture for the paper's qualitative claims: who learns to cooperate, against whom, and whether it carries to
     the other games.
@@ -261,11 +303,9 @@ def plot_study(study_dir: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from moralgym.envs.games import PAPER_GAMES
-
     runs = _finished_runs(study_dir)
     names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
-    figure = plt.figure(figsize=(15, 9), constrained_layout=True)
+    figure = plt.figure(figsize=(18, 9), constrained_layout=True)
     grid = figure.add_gridspec(2, 6)
     for column, (opponent, title) in enumerate(OPPONENT_PANELS):
         axis = figure.add_subplot(grid[0, 2 * column : 2 * column + 2])
@@ -278,28 +318,18 @@ def plot_study(study_dir: Path) -> Path:
             title=f"training, {title}", xlabel="PPO update (episode)", ylabel="cooperation rate", ylim=(-0.05, 1.05)
         )
         axis.legend(fontsize=7)
-    games = [g.name for g in PAPER_GAMES]
-    for column, (metric, label, limit) in enumerate(
-        (("cooperation_rate", "evaluation cooperation (vs Random)", 1.0), ("regret_deontological", "De regret", 6.0))
-    ):
-        axis = figure.add_subplot(grid[1, 3 * column : 3 * column + 3])
-        rows, labels = [], []
-        base_runs = [run for name in names for run in runs[name]]
-        if base_runs:  # the base model answers each run's states; its mean over runs is one reference row
-            per_run = [_per_game(run, metric) for run in base_runs]
-            rows.append([np.nanmean([p.get(("base", g), np.nan) for p in per_run]) for g in games])
-            labels.append("base model")
-        for name in names:
-            per_run = [_per_game(run, metric) for run in runs[name]]
-            rows.append([np.nanmean([p.get(("fine_tuned", g), np.nan) for p in per_run]) for g in games])
-            labels.append(name)
+    _, games, means = _per_game_means(study_dir)
+    labels = ["base model", *names]  # the base model answers each run's states: one row, its mean over runs
+    for column, (metric, label, limit) in enumerate(PER_GAME_METRICS):
+        axis = figure.add_subplot(grid[1, 2 * column : 2 * column + 2])
+        rows = [[means[(row, metric, game)] for game in games] for row in labels]
         image = axis.imshow(np.array(rows), vmin=0.0, vmax=limit, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(np.array(rows)):
             axis.text(
                 j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < limit / 2 else "k"
             )
         axis.set_xticks(range(len(games)), games, rotation=20, fontsize=8)
-        axis.set_yticks(range(len(labels)), labels, fontsize=8)
+        axis.set_yticks(range(len(labels)), labels if column == 0 else [], fontsize=8)
         axis.set_title(f"{label}, per game (mean over seeds)")
         figure.colorbar(image, ax=axis, shrink=0.8)
     path = study_dir / "study.png"

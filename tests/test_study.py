@@ -63,6 +63,7 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
         assert row["study_seconds"]["mean"] >= row["train_seconds"]["mean"] > 0 and row["peak_memory_mib"]["mean"] > 0
     assert "| de_vs_tft | 1 |" in (tmp_path / "cpu" / "study.md").read_text()
     assert (tmp_path / "cpu" / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the study's figure
+    assert "| base model | " in (tmp_path / "cpu" / "study.md").read_text()  # the per-game table
     curve = study._training_cooperation(tmp_path / "cpu" / "de_vs_llm" / "seed1")  # player_0's, LLM vs LLM
     assert len(curve) == TINY["num_episodes"] and all(0.0 <= c <= 1.0 for c in curve)
     per_game = study._per_game(tmp_path / "cpu" / "de_vs_tft" / "seed1", "cooperation_rate")
