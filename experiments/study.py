@@ -263,7 +263,8 @@ def _per_game_means(study_dir: Path) -> tuple[list[str], list[str], dict[tuple[s
 
     runs = _finished_runs(study_dir)
     names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
-    games = [g.name for g in PAPER_GAMES]
+    evaluated = {game for name in names for run in runs[name] for _, game in _per_game(run, "cooperation_rate")}
+    games = [g.name for g in PAPER_GAMES if g.name in evaluated]  # the paper's order; only games the runs played
     means: dict[tuple[str, str, str], float] = {}
     for metric, _, _ in PER_GAME_METRICS:
         base = [_per_game(run, metric) for name in names for run in runs[name]]

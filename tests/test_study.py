@@ -60,7 +60,8 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
         assert 0.0 <= row["fine_tuned"]["cooperation_rate"]["mean"] <= 1.0
         assert set(row["variants"]) == {"action12", "swapped"}
         assert ("game_phase" in row) == name.startswith("game_then")
-        assert row["study_seconds"]["mean"] >= row["train_seconds"]["mean"] > 0 and row["peak_memory_mib"]["mean"] > 0
+        # Seconds are rounded to 0.1 s, so a tiny run's training may read 0.0; the whole experiment includes it.
+        assert row["study_seconds"]["mean"] >= row["train_seconds"]["mean"] >= 0 and row["peak_memory_mib"]["mean"] > 0
     assert "| de_vs_tft | 1 |" in (tmp_path / "cpu" / "study.md").read_text()
     assert (tmp_path / "cpu" / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the study's figure
     assert "| base model | " in (tmp_path / "cpu" / "study.md").read_text()  # the per-game table
