@@ -21,7 +21,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +117,15 @@ def _evaluate_saved_adapter(
     from moralgym.agents.llm.loading import load_causal_lm
 
     model, tokenizer = model_factory() if model_factory else (config.model_name_or_path, None)
+    run_dir = Path(config.output_dir)
     model, tokenizer = load_causal_lm(
         model,
         tokenizer=tokenizer,
         dtype=config.dtype,
         load_in_4bit=config.load_in_4bit,
-        adapter=Path(config.output_dir) / "adapter",
+        adapter=run_dir / "adapter",
         adapter_name="player_0",
     )
-    run_dir = Path(config.output_dir)
     earlier = run_dir / "evaluation_variants"
     if earlier.exists():  # keep the earlier variants' files next to the new ones
         earlier.rename(run_dir / f"evaluation_variants_{int(time.time())}")
@@ -184,13 +184,11 @@ def _spread(values: list[float]) -> dict[str, float]:
 def summarise(out: Path, scale: str) -> dict[str, Any]:
     """Collect every finished run under ``out/scale`` into ``study.json`` and a Markdown table ``study.md``."""
     table: dict[str, Any] = {}
-    for run_dir in sorted((out / scale).glob("*/seed*")):
-        summary = _read_json(run_dir / "summary.json")
-        if not summary or not summary.get("finished") or "evaluation" not in summary:
-            continue
-        entry = table.setdefault(run_dir.parent.name, {"seeds": [], "runs": []})
-        entry["seeds"].append(int(run_dir.name.removeprefix("seed")))
-        entry["runs"].append(summary)
+    for name, run_dirs in _finished_runs(out / scale).items():
+        table[name] = {
+            "seeds": [int(run_dir.name.removeprefix("seed")) for run_dir in run_dirs],
+            "runs": [_read_json(run_dir / "summary.json") for run_dir in run_dirs],
+        }
     results: dict[str, Any] = {}
     for name, entry in table.items():
         runs = entry["runs"]
@@ -231,12 +229,18 @@ REWARD_ORDER = ("game", "de", "ut", "game_de", "game_then_de", "game_then_ut")
 
 
 def _finished_runs(study_dir: Path) -> dict[str, list[Path]]:
+    """``{experiment: [run directories]}`` of the finished, evaluated runs, experiments in alphabetical order."""
     runs: dict[str, list[Path]] = {}
     for run_dir in sorted(study_dir.glob("*/seed*")):
         summary = _read_json(run_dir / "summary.json")
         if summary and summary.get("finished") and "evaluation" in summary:
             runs.setdefault(run_dir.parent.name, []).append(run_dir)
     return runs
+
+
+def _figure_order(names: Sequence[str]) -> list[str]:
+    """Experiments grouped by opponent, rewards in the paper's order within each group."""
+    return sorted(names, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
 
 
 def _training_cooperation(run_dir: Path) -> list[float]:
@@ -247,41 +251,46 @@ def _training_cooperation(run_dir: Path) -> list[float]:
     return [float(r.get("env/cooperation_rate", r.get("player_0/env/cooperation_rate", float("nan")))) for r in records]
 
 
-def _per_game(run_dir: Path, metric: str) -> dict[tuple[str, str], float]:
-    """``{(model, game): metric}`` from the run's evaluation (model: ``fine_tuned`` or ``base``)."""
+def _per_game(run_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """``{(model, game): summary row}`` of the run's evaluation (model: ``fine_tuned`` or ``base``)."""
     path = run_dir / "evaluation" / "summary.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return {(r["agent"], r["game"]): float(r[metric]) for r in rows if r.get("variant") == "eval"}
+    return {(r["agent"], r["game"]): r for r in rows if r.get("variant") == "eval"}
 
 
-def _per_game_means(study_dir: Path) -> tuple[list[str], list[str], dict[tuple[str, str, str], float]]:
-    """Experiment names, game names and ``{(row, metric, game): mean over seeds}``; row ``base model`` is the base
-    model's mean over every run (it answers each run's own states)."""
+def _per_game_means(
+    runs: Mapping[str, list[Path]],
+) -> tuple[list[str], dict[tuple[str, str, str], float]]:
+    """Games played and ``{(row, metric, game): mean over seeds}`` for each experiment of ``runs``; row ``base model``
+    is the base model's mean over every run (it answers each run's own states)."""
     import numpy as np
 
     from moralgym.envs.games import PAPER_GAMES
 
-    runs = _finished_runs(study_dir)
-    names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
-    evaluated = {game for name in names for run in runs[name] for _, game in _per_game(run, "cooperation_rate")}
-    games = [g.name for g in PAPER_GAMES if g.name in evaluated]  # the paper's order; only games the runs played
+    evaluations = {name: [_per_game(run) for run in run_dirs] for name, run_dirs in runs.items()}
+    played = {game for per_run in evaluations.values() for per_game in per_run for _, game in per_game}
+    games = [g.name for g in PAPER_GAMES if g.name in played]  # the paper's order; only games the runs played
+
+    def mean(per_run: list[dict[tuple[str, str], dict[str, Any]]], model: str, metric: str, game: str) -> float:
+        return float(np.mean([float(p[(model, game)][metric]) for p in per_run if (model, game) in p]))
+
+    every_run = [per_game for per_run in evaluations.values() for per_game in per_run]
     means: dict[tuple[str, str, str], float] = {}
     for metric, _, _ in PER_GAME_METRICS:
-        base = [_per_game(run, metric) for name in names for run in runs[name]]
         for game in games:
-            means[("base model", metric, game)] = float(np.nanmean([p.get(("base", game), np.nan) for p in base]))
-        for name in names:
-            tuned = [_per_game(run, metric) for run in runs[name]]
-            for game in games:
-                means[(name, metric, game)] = float(np.nanmean([p.get(("fine_tuned", game), np.nan) for p in tuned]))
-    return names, games, means
+            means[("base model", metric, game)] = mean(every_run, "base", metric, game)
+            for name, per_run in evaluations.items():
+                means[(name, metric, game)] = mean(per_run, "fine_tuned", metric, game)
+    return games, means
 
 
 def per_game_table(study_dir: Path) -> str:
     """Markdown: per experiment and game, cooperation / De regret / Ut regret of the evaluation (mean over seeds)."""
-    names, games, means = _per_game_means(study_dir)
-    if not names:
+    runs = _finished_runs(study_dir)
+    if not runs:
         return ""
+    names = _figure_order(runs)
+    games, means = _per_game_means(runs)
     lines = ["", "Per game (vs Random; cooperation / De regret / Ut regret, mean over seeds):", ""]
     lines.append("| experiment | " + " | ".join(games) + " |")
     lines.append("|---" * (len(games) + 1) + "|")
@@ -305,7 +314,7 @@ def plot_study(study_dir: Path) -> Path:
     import numpy as np
 
     runs = _finished_runs(study_dir)
-    names = sorted(runs, key=lambda n: (n.rsplit("_vs_", 1)[1], REWARD_ORDER.index(n.rsplit("_vs_", 1)[0])))
+    names = _figure_order(runs)
     figure = plt.figure(figsize=(18, 9), constrained_layout=True)
     grid = figure.add_gridspec(2, 6)
     for column, (opponent, title) in enumerate(OPPONENT_PANELS):
@@ -319,7 +328,7 @@ def plot_study(study_dir: Path) -> Path:
             title=f"training, {title}", xlabel="PPO update (episode)", ylabel="cooperation rate", ylim=(-0.05, 1.05)
         )
         axis.legend(fontsize=7)
-    _, games, means = _per_game_means(study_dir)
+    games, means = _per_game_means(runs)
     labels = ["base model", *names]  # the base model answers each run's states: one row, its mean over runs
     for column, (metric, label, limit) in enumerate(PER_GAME_METRICS):
         axis = figure.add_subplot(grid[1, 2 * column : 2 * column + 2])

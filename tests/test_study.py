@@ -67,8 +67,9 @@ def test_whole_study_plumbing_on_a_tiny_model(tmp_path):
     assert "| base model | " in (tmp_path / "cpu" / "study.md").read_text()  # the per-game table
     curve = study._training_cooperation(tmp_path / "cpu" / "de_vs_llm" / "seed1")  # player_0's, LLM vs LLM
     assert len(curve) == TINY["num_episodes"] and all(0.0 <= c <= 1.0 for c in curve)
-    per_game = study._per_game(tmp_path / "cpu" / "de_vs_tft" / "seed1", "cooperation_rate")
+    per_game = study._per_game(tmp_path / "cpu" / "de_vs_tft" / "seed1")
     assert set(per_game) == {(model, game) for model in ("base", "fine_tuned") for game in TINY["eval_games"]}
+    assert all(0.0 <= row["cooperation_rate"] <= 1.0 for row in per_game.values())
 
     # A finished study is skipped, not redone: the summaries stay byte-identical.
     before = {p: p.read_text() for p in tmp_path.glob("cpu/*/seed1/summary.json")}
