@@ -114,8 +114,8 @@ def test_llm_agent_maps_agents_to_seats(tokenizer):
     agent = LLMAgent(policy, "bach_or_stravinsky")
     actions = agent.act({"player_0": np.array([0, 1]), "player_1": np.array([1, 0])})
     assert actions == {"player_0": COOPERATE, "player_1": COOPERATE}
-    assert "| action1 | 3, 2 |" in agent.last_decisions["player_0"].prompt
-    assert "| action1 | 2, 3 |" in agent.last_decisions["player_1"].prompt  # seat 1 sees its own payoffs first
+    assert "| action1 |  3, 2     |" in agent.last_decisions["player_0"].prompt
+    assert "| action1 |  2, 3     |" in agent.last_decisions["player_1"].prompt  # seat 1 sees its own payoffs first
 
 
 def test_readme_section_example_runs(tokenizer, monkeypatch, capsys):
