@@ -204,3 +204,61 @@ def test_always_defect_opponent_is_shown_defecting_before_round_one():
     drawn = evaluate("tit_for_tat", games=("ipd",), opponents=("random",), n_episodes=10, n_rounds=1)
     assert {d["opponent_previous"] for d in fixed.decisions} == {1}
     assert {d["opponent_previous"] for d in drawn.decisions} == {0, 1}
+
+
+class _LengthPolicy(_FakePolicy):
+    """Records the answer length each decide call samples with (``max_new_tokens``), like LLMPolicy."""
+
+    def __init__(self):
+        super().__init__()
+        self.max_new_tokens = 2
+        self.lengths = []
+
+    def decide(self, games, observations):
+        self.lengths.append((self.prompt_builder.get("phrasing", "paper"), self.max_new_tokens, len(observations)))
+        return super().decide(games, observations)
+
+
+def test_phrasing_variants_run_the_authors_protocol_ipd_only_5_tokens_fresh_states():
+    policy = _LengthPolicy()
+    result = evaluate(
+        LLMAgent(policy, name="fake"),
+        games=("ipd", "stag_hunt"),
+        variants=("action34", "unstructured", "action_game_state"),
+        n_episodes=10,
+        n_rounds=5,
+    )
+    by_variant = {}
+    for d in result.decisions:
+        by_variant.setdefault(d["variant"], []).append(d)
+    assert {d["game"] for d in by_variant["action34"]} == {"ipd", "stag_hunt"}
+    for name in ("unstructured", "action_game_state"):
+        rows = by_variant[name]
+        assert {d["game"] for d in rows} == {"ipd"} and len(rows) == 50
+        assert sorted({(d["episode"], d["round"]) for d in rows}) == [(e, r) for e in range(10) for r in range(1, 6)]
+        # The agent always cooperates: a trajectory would show "own previous = C" from round 2 on; fresh states
+        # are drawn anew for every query.
+        assert {d["own_previous"] for d in rows if d["round"] > 1} == {0, 1}
+    assert {d["own_previous"] for d in by_variant["action34"] if d["round"] > 1} == {0}
+    # 5 sampled tokens for the phrasing variants, one batch of 50 fresh queries; the policy's 2 otherwise.
+    assert ("unstructured", 5, 50) in policy.lengths and ("paper", 2, 10) in policy.lengths
+    assert {length for phrasing, length, _ in policy.lengths if phrasing == "paper"} == {2}
+    agent = LLMAgent(_LengthPolicy(), name="again")
+    agent.set_variant("ipd_like")
+    assert agent.policy.max_new_tokens == 5
+    agent.set_variant("swapped")
+    assert agent.policy.max_new_tokens == 2  # a variant without its own length restores the policy's
+    protocols = result.config["variant_protocols"]
+    assert protocols["unstructured"] == {"games": ["ipd"], "max_new_tokens": 5, "fresh_states": True}
+    assert protocols["action34"] == {"games": ["ipd", "stag_hunt"], "max_new_tokens": None, "fresh_states": False}
+
+
+def test_fresh_states_are_the_same_for_every_agent_and_the_reference():
+    first = evaluate(LLMAgent(_FakePolicy(), name="a"), variants=("ipd_like",), reference=LLMAgent(_FakePolicy()))
+    second = evaluate(LLMAgent(_FakePolicy(), name="b"), variants=("ipd_like",))
+    states = [
+        [(d["own_previous"], d["opponent_previous"]) for d in r.decisions if d["role"] == "agent"]
+        for r in (first, second)
+    ]
+    reference = [(d["own_previous"], d["opponent_previous"]) for d in first.decisions if d["role"] == "reference"]
+    assert states[0] == states[1] == reference and len(set(states[0])) == 4

@@ -123,9 +123,15 @@ def play_match(
     references: Sequence[Any] = (),
     context: dict[str, Any] | None = None,
     record_column: bool = False,
+    fresh_states: bool = False,
 ) -> list[dict[str, Any]]:
     """Play ``n_episodes`` episodes of ``game`` in parallel envs; return one record per decision of the row seat
     (and of the column seat if ``record_column``), plus one per decision of each ``references`` agent.
+
+    ``fresh_states``: every one of the ``n_episodes x n_rounds`` decisions starts from its own random previous-move
+    state (each is a one-round episode, all played in one batch) instead of following a trajectory; the records
+    keep ``episode``/``round`` labels as if they were rounds. This is how the authors evaluated the phrasing and
+    "unrelated" prompt variants.
 
     Records carry ``context`` (e.g. run/variant names) and the fields listed in :func:`decision_record`.
     """
@@ -133,31 +139,33 @@ def play_match(
     context = dict(context or {})
     if hasattr(col_agent, "seat"):
         col_agent.seat = 1  # seat-aware agents (LLMs) see the payoff table from the column player's side
+    n_parallel, rounds_played = (n_episodes * n_rounds, 1) if fresh_states else (n_episodes, n_rounds)
     envs = [
         MatrixGameEnv(
-            game, num_rounds=n_rounds, initial_state=initial_state, penalty=penalty, illegal_reward=illegal_reward
+            game, num_rounds=rounds_played, initial_state=initial_state, penalty=penalty, illegal_reward=illegal_reward
         )
-        for _ in range(n_episodes)
+        for _ in range(n_parallel)
     ]
     # An opponent strategy with a fixed round-one "previous move" (Always Cooperate / Defect, spec §1.2) is shown
     # making it; the evaluated seat's own first "previous move" stays drawn, so every agent sees the same states.
     move = getattr(getattr(col_agent, "strategy", None), "initial_move", None) if initial_state == "random" else None
     options = {"previous_moves": {AGENTS[1]: move}} if move is not None else None
-    observations = [env.reset(seed=_seed_for(seed, 0, episode), options=options)[0] for episode, env in enumerate(envs)]
-    games = [game] * n_episodes
+    stream = 3 if fresh_states else 0  # fresh states come from their own stream, not the trajectories' first states
+    observations = [env.reset(seed=_seed_for(seed, stream, i), options=options)[0] for i, env in enumerate(envs)]
+    games = [game] * n_parallel
     # Every seat's randomness is derived from the evaluation seed alone: same for every agent, game and variant.
-    row_agent.reset(n_episodes, _seed_for(seed, 1))
-    col_agent.reset(n_episodes, _seed_for(seed, 2))
+    row_agent.reset(n_parallel, _seed_for(seed, 1))
+    col_agent.reset(n_parallel, _seed_for(seed, 2))
     for reference in references:
-        reference.reset(n_episodes, _seed_for(seed, 1))
+        reference.reset(n_parallel, _seed_for(seed, 1))
     u_max = game.max_collective_payoff
     records: list[dict[str, Any]] = []
-    episodes = np.arange(n_episodes)
-    for round_index in range(1, n_rounds + 1):
+    episodes = np.arange(n_parallel) // n_rounds if fresh_states else np.arange(n_episodes)
+    for round_index in range(1, rounds_played + 1):
         obs_row = np.stack([o[AGENTS[0]] for o in observations]).astype(np.int64)
         obs_col = np.stack([o[AGENTS[1]] for o in observations]).astype(np.int64)
-        row_step = as_step(row_agent.act(games, obs_row), n_episodes, row_agent.name)
-        col_step = as_step(col_agent.act(games, obs_col), n_episodes, col_agent.name)
+        row_step = as_step(row_agent.act(games, obs_row), n_parallel, row_agent.name)
+        col_step = as_step(col_agent.act(games, obs_col), n_parallel, col_agent.name)
         infos_row, infos_col = [], []
         for i, env in enumerate(envs):
             obs, _, _, _, infos = env.step({AGENTS[0]: int(row_step.actions[i]), AGENTS[1]: int(col_step.actions[i])})
@@ -191,7 +199,7 @@ def play_match(
                 illegal_reward,
             )
         for reference in references:
-            step = as_step(reference.act(games, obs_row), n_episodes, reference.name)
+            step = as_step(reference.act(games, obs_row), n_parallel, reference.name)
             infos_ref = _score_counterfactual(game, step.actions, obs_row, col_step.actions, penalty, illegal_reward)
             records += _records(
                 {
@@ -209,6 +217,11 @@ def play_match(
                 u_max,
                 illegal_reward,
             )
+    if fresh_states:  # query q is "round" q % n_rounds + 1 of "episode" q // n_rounds, for every seat's records
+        per_query = len(records) // n_parallel
+        for block in range(per_query):
+            for q in range(n_parallel):
+                records[block * n_parallel + q]["round"] = q % n_rounds + 1
     return records
 
 
@@ -317,6 +330,29 @@ def summarise(
     return rows
 
 
+@dataclass(frozen=True)
+class _DefaultProtocol:
+    games: tuple[str, ...] | None = None
+    fresh_states: bool = False
+
+
+def _variant_protocol(agent: Any, variant: str) -> Any:
+    """The agent's protocol for ``variant`` (games, state sampling), or the evaluation's defaults."""
+    method = getattr(agent, "variant_protocol", None)
+    return method(variant) if callable(method) else _DefaultProtocol()
+
+
+def _protocol_record(agent: Any, variant: str, config: EvaluationConfig) -> dict[str, Any]:
+    """What a variant was run under, for the evaluation's record (``max_new_tokens`` ``None``: the policy's)."""
+    protocol = _variant_protocol(agent, variant)
+    games = protocol.games if protocol.games is not None else config.games
+    return {
+        "games": list(games),
+        "max_new_tokens": getattr(protocol, "max_new_tokens", None),
+        "fresh_states": bool(protocol.fresh_states),
+    }
+
+
 def evaluate(
     agent: Any,
     config: EvaluationConfig | None = None,
@@ -343,9 +379,11 @@ def evaluate(
         for seat in [agent, *references]:
             if hasattr(seat, "set_variant"):
                 seat.set_variant(variant)
+        protocol = _variant_protocol(agent, variant)
+        games = protocol.games if protocol.games is not None else config.games
         for opponent_spec in config.opponents:
             opponent = StrategyAgent(opponent_spec) if isinstance(opponent_spec, str) else as_agent(opponent_spec)
-            for game in config.games:
+            for game in games:
                 decisions += play_match(
                     agent,
                     opponent,
@@ -358,11 +396,13 @@ def evaluate(
                     initial_state=config.initial_state,
                     references=references,
                     context={"run": run, "variant": variant},
+                    fresh_states=protocol.fresh_states,
                 )
     summary = summarise(decisions)
     meta = {
         **asdict(config),
         "variants": variants,
+        "variant_protocols": {variant: _protocol_record(agent, variant, config) for variant in variants},
         "agent": agent.name,
         "run": run,
         "reference": references[0].name if references else None,
