@@ -31,7 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = ROOT / "configs" / "paper"
 SCALE_OVERRIDES = {"paper": None, "cpu": ROOT / "configs" / "study" / "cpu.yaml"}
 #: Generalisation variants evaluated after training (names from moralgym.evaluation.llm_agent.PROMPT_VARIANTS).
-DEFAULT_VARIANTS = ("action12", "swapped", "unstructured", "explicit_ipd")
+#: The phrasing and unrelated prompts run the authors' protocol (IPD only, 5 tokens, fresh states): one batch each.
+DEFAULT_VARIANTS = (
+    "action12",
+    "swapped",
+    "unstructured",
+    "ipd_like",
+    "explicit_ipd",
+    "action_only",
+    "action_game",
+    "action_game_state",
+)
 METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian")
 
 ModelFactory = Callable[[], tuple[Any, Any]]
@@ -72,7 +82,7 @@ def _latest_checkpoint_episode(run_dir: Path) -> int:
 
 
 def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequence[str]) -> dict[str, dict[str, float]]:
-    """The trained adapter on each prompt variant (vs Random, five games), averaged over games."""
+    """The trained adapter on each prompt variant (vs Random, on each variant's games), averaged over games."""
     from moralgym.agents.llm.policy import LLMPolicy
     from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate

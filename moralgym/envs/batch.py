@@ -26,7 +26,14 @@ from moralgym.envs.outcomes import (
     round_code,
     state_code,
 )
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, MoralReward, get_reward
+from moralgym.envs.rewards import (
+    DEFAULT_ILLEGAL_REWARD,
+    DEFAULT_PARTNER_ILLEGAL,
+    DEFAULT_PENALTY,
+    MoralReward,
+    check_partner_illegal,
+    get_reward,
+)
 
 OpponentSpec = str | OpponentStrategy
 
@@ -114,8 +121,10 @@ class MatrixGameBatch:
         initial_state: str = "random",
         penalty: float = DEFAULT_PENALTY,
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+        partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
     ) -> None:
         validate_env_arguments(num_rounds, initial_state)
+        self.partner_illegal = check_partner_illegal(partner_illegal)
         if isinstance(num_games, bool) or not isinstance(num_games, (int, np.integer)) or num_games < 1:
             raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
         self.n = int(num_games)
@@ -125,7 +134,7 @@ class MatrixGameBatch:
         self.initial_state = initial_state
         self.penalty = float(penalty)
         self.illegal_reward = float(illegal_reward)
-        self.table = OutcomeTable(self.game, self.penalty, self.illegal_reward)
+        self.table = OutcomeTable(self.game, self.penalty, self.illegal_reward, self.partner_illegal)
         self.opponent_groups = resolve_opponents(opponent, self.n)
         self._single_group = len(self.opponent_groups) == 1
         # Deterministic opponents ignore their uniforms: advance the streams without computing them.

@@ -14,7 +14,7 @@ both players' previous moves.
 ## Arguments
 
 ``MatrixGameEnv(game="ipd", num_rounds=5, initial_state="random", penalty=3.0, illegal_reward=-6.0,
-render_mode=None)``
+render_mode=None, partner_illegal="last_legal")``
 
 - ``game``: a registered name (``ipd``, ``stag_hunt``, ``chicken``, ``bach_or_stravinsky``,
   ``defective_coordination``), a :class:`~moralgym.envs.games.MatrixGame`, or a payoff table.
@@ -24,14 +24,16 @@ render_mode=None)``
   ``reset(options={"previous_moves": {"player_1": 1}})`` fixes a seat's round-one previous move instead (the paper
   does so for Always Cooperate / Always Defect opponents; the evaluation harness passes it for them).
 - ``penalty`` / ``illegal_reward``: the Deontological ``xi`` and the illegal-move reward used in ``infos``.
+- ``partner_illegal``: how a legal player is paid when its partner's move was illegal, ``"last_legal"`` (default)
+  or ``"authors"`` (the paper code's rule); see *Illegal moves*. Any other value raises ``ValueError``.
 
 ## Rewards and infos
 
 ``rewards[agent]`` is the Game reward (own payoff, or ``illegal_reward`` after an illegal move). Moral rewards are
 given per agent by :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; ``infos[agent]`` always carries what they
 need and all four components: ``round``, ``action``, ``other_action``, ``other_previous``, ``illegal``,
-``game_payoff``, ``other_payoff`` and ``moral_rewards`` (``game``, ``deontological``, ``utilitarian``,
-``game_deontological``).
+``game_payoff``, ``other_payoff``, ``partner_illegal`` (the env's rule) and ``moral_rewards`` (``game``,
+``deontological``, ``utilitarian``, ``game_deontological``).
 
 ## Illegal moves
 
@@ -39,6 +41,23 @@ An LLM that answers something that is not a move plays ``ILLEGAL``. That player 
 reward type and a game payoff of 0; its observed previous move stays its last legal move (so Tit-for-Tat copies its
 last legal move, as in the paper). Its partner's payoff is computed as if the illegal player had repeated its last
 legal move (0 if it has none). Any other value outside ``{0, 1, ILLEGAL}`` raises ``ValueError``.
+
+What the *legal* partner of an illegal player is paid is the ``partner_illegal`` option (it matters only where
+both seats can answer illegally, i.e. LLM vs LLM; a fixed strategy never does). ``xi`` is ``penalty``:
+
+| Legal player's reward, partner illegal | ``"last_legal"`` (default) | ``"authors"`` |
+|---|---|---|
+| Game | own payoff against the partner's last legal move | same |
+| Deontological | ``-xi`` if it defects and the partner's last legal move was C, else 0 | same |
+| Utilitarian | own payoff (as for Game) + the illegal partner's payoff 0 | ``0`` |
+| Game+Deontological | own payoff, minus ``xi`` if it defects after the partner's (last legal) C | ``illegal_reward`` |
+
+``"authors"`` is what the paper's two-learner code paid (its Game reward scores against the partner's last legal
+move, its Utilitarian and Game+Deontological rewards see the illegal answer itself); the LLM-vs-LLM paper configs
+set it. IPD example (``xi`` = 3), the partner's last legal move C, the partner now illegal, the player defects:
+``"last_legal"`` pays Game 4, Deontological -3, Utilitarian 4, Game+Deontological 1; ``"authors"`` pays 4, -3, 0
+and -6. The illegal player itself gets ``illegal_reward`` under both rules, and the game payoffs (``game_payoff``,
+``other_payoff``) do not depend on the rule.
 
 ## Episode end
 
@@ -61,7 +80,12 @@ from pettingzoo import ParallelEnv
 from moralgym.envs._rng import CounterRNG, entropy_seed
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
 from moralgym.envs.outcomes import OutcomeTable, round_code, state_code
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY
+from moralgym.envs.rewards import (
+    DEFAULT_ILLEGAL_REWARD,
+    DEFAULT_PARTNER_ILLEGAL,
+    DEFAULT_PENALTY,
+    check_partner_illegal,
+)
 
 AGENTS = ("player_0", "player_1")
 INITIAL_STATES = ("random", "none")
@@ -114,8 +138,10 @@ class MatrixGameEnv(ParallelEnv):
         penalty: float = DEFAULT_PENALTY,
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
         render_mode: str | None = None,
+        partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
     ) -> None:
         validate_env_arguments(num_rounds, initial_state)
+        self.partner_illegal = check_partner_illegal(partner_illegal)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.game = get_game(game)
@@ -124,7 +150,7 @@ class MatrixGameEnv(ParallelEnv):
         self.penalty = float(penalty)
         self.illegal_reward = float(illegal_reward)
         self.render_mode = render_mode
-        self._table = OutcomeTable(self.game, self.penalty, self.illegal_reward)
+        self._table = OutcomeTable(self.game, self.penalty, self.illegal_reward, self.partner_illegal)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         # Built once: PettingZoo expects the same space object on every call.
@@ -209,6 +235,7 @@ class MatrixGameEnv(ParallelEnv):
                 "illegal": bool(joint[me] == ILLEGAL),
                 "game_payoff": payoffs[me],
                 "other_payoff": payoffs[other],
+                "partner_illegal": self.partner_illegal,
                 "moral_rewards": moral_rewards,
             }
         next_state = int(table.next_state[code])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, NO_MOVE, MatrixGame
-from moralgym.envs.rewards import MoralReward, RewardInputs, reward_components
+from moralgym.envs.rewards import DEFAULT_PARTNER_ILLEGAL, MoralReward, RewardInputs, reward_components
 
 MOVES = np.array([COOPERATE, DEFECT, NO_MOVE], dtype=np.int64)
 ACTIONS = np.array([ILLEGAL, COOPERATE, DEFECT], dtype=np.int64)
@@ -48,6 +48,8 @@ def resolve_round(
 
     An illegal move counts as the player's last legal move for the partner's payoff and for the observation,
     and earns the illegal player a payoff of 0. Returns ``(payoff_0, payoff_1, next_previous_0, next_previous_1)``.
+    These payoffs are the same under every ``partner_illegal`` rule: the rule acts on the rewards only
+    (:class:`~moralgym.envs.rewards.MoralReward`).
     """
     illegal_0 = actions_0 == ILLEGAL
     illegal_1 = actions_1 == ILLEGAL
@@ -62,9 +64,15 @@ def resolve_round(
 
 
 class OutcomeTable:
-    """All 81 rounds of ``game`` resolved; reward tables are built on first use and cached per reward object."""
+    """All 81 rounds of ``game`` resolved; reward tables are built on first use and cached per reward object.
 
-    def __init__(self, game: MatrixGame, penalty: float, illegal_reward: float) -> None:
+    ``partner_illegal`` (see :mod:`moralgym.envs.matrix_game`) is set on both seats' :class:`RewardInputs`, so the
+    components and every reward table follow it.
+    """
+
+    def __init__(
+        self, game: MatrixGame, penalty: float, illegal_reward: float, partner_illegal: str = DEFAULT_PARTNER_ILLEGAL
+    ) -> None:
         a0, a1, p0, p1 = (g.reshape(-1) for g in np.meshgrid(ACTIONS, ACTIONS, MOVES, MOVES, indexing="ij"))
         self.action_0, self.action_1, self.previous_0, self.previous_1 = a0, a1, p0, p1
         payoff_0, payoff_1, move_0, move_1 = resolve_round(game.payoffs, a0, a1, p0, p1)
@@ -72,8 +80,9 @@ class OutcomeTable:
         self.next_state = state_code(move_0, move_1)
         self.illegal_0 = a0 == ILLEGAL
         self.illegal_1 = a1 == ILLEGAL
-        self.inputs_0 = RewardInputs(a0, a1, p1, payoff_0, payoff_1)
-        self.inputs_1 = RewardInputs(a1, a0, p0, payoff_1, payoff_0)
+        self.partner_illegal = partner_illegal
+        self.inputs_0 = RewardInputs(a0, a1, p1, payoff_0, payoff_1, partner_illegal)
+        self.inputs_1 = RewardInputs(a1, a0, p0, payoff_1, payoff_0, partner_illegal)
         self.components_0 = reward_components(self.inputs_0, penalty, illegal_reward)
         self.components_1 = reward_components(self.inputs_1, penalty, illegal_reward)
         self._reward_tables: dict[int, tuple[MoralReward, np.ndarray]] = {}

@@ -13,7 +13,12 @@ name (aliases)             reward for a legal move                              
 ``game_deontological``     own payoff, minus ``xi`` if D after the partner's C                ``-6``
 =========================  =================================================================  ==========
 
-``xi`` (``penalty``) defaults to 3 and the illegal-move reward to -6, as in the paper. Schedules
+``xi`` (``penalty``) defaults to 3 and the illegal-move reward to -6, as in the paper. How a legal player is paid
+when its *partner* answered illegally is the env's ``partner_illegal`` rule, carried by
+:attr:`RewardInputs.partner_illegal` (table in :mod:`moralgym.envs.matrix_game`): ``"last_legal"`` (default)
+scores the round as if the partner had repeated its last legal move; ``"authors"`` pays what the paper's
+LLM-vs-LLM code paid (Utilitarian 0, Game+Deontological the illegal reward, Game and Deontological unchanged).
+Schedules
 ``game_then_deontological`` and ``game_then_utilitarian`` use the Game reward before ``switch_episode``
 (default 500, half of the paper's 1000 episodes) and the moral reward from then on; :meth:`MoralReward.at` returns
 the reward in force for an episode. A plain callable ``f(inputs) -> float | ndarray`` is a reward too.
@@ -32,6 +37,18 @@ from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
 DEFAULT_PENALTY = 3.0
 DEFAULT_ILLEGAL_REWARD = -6.0
 
+#: Rules for paying a legal player whose partner's move was illegal (see :mod:`moralgym.envs.matrix_game`).
+PARTNER_ILLEGAL_RULES: tuple[str, ...] = ("last_legal", "authors")
+DEFAULT_PARTNER_ILLEGAL = "last_legal"
+
+
+def check_partner_illegal(rule: Any) -> str:
+    """Return ``rule`` if it is one of :data:`PARTNER_ILLEGAL_RULES`, else raise ``ValueError`` naming both."""
+    if not isinstance(rule, str) or rule not in PARTNER_ILLEGAL_RULES:
+        accepted = ", ".join(repr(r) for r in PARTNER_ILLEGAL_RULES)
+        raise ValueError(f"partner_illegal must be one of {accepted}, got {rule!r}")
+    return rule
+
 
 @dataclass(frozen=True)
 class RewardInputs:
@@ -43,6 +60,8 @@ class RewardInputs:
         other_previous: the partner's previous move as the player saw it (0, 1 or ``NO_MOVE``).
         own_payoff: the player's game payoff this round (0 when its own move was illegal).
         other_payoff: the partner's game payoff this round.
+        partner_illegal: how the round's env pays a legal player whose partner's move was illegal, one of
+            :data:`PARTNER_ILLEGAL_RULES` (the env sets it; the payoffs above are the same under both rules).
     """
 
     own_action: Any
@@ -50,10 +69,18 @@ class RewardInputs:
     other_previous: Any
     own_payoff: Any
     other_payoff: Any
+    partner_illegal: str = DEFAULT_PARTNER_ILLEGAL
+
+    def __post_init__(self) -> None:
+        check_partner_illegal(self.partner_illegal)
 
     @property
     def illegal(self) -> np.ndarray:
         return np.asarray(self.own_action) == ILLEGAL
+
+    @property
+    def other_illegal(self) -> np.ndarray:
+        return np.asarray(self.other_action) == ILLEGAL
 
     @property
     def defected_after_cooperation(self) -> np.ndarray:
@@ -62,9 +89,15 @@ class RewardInputs:
 
 
 class MoralReward:
-    """Base class: a reward function of :class:`RewardInputs`. Subclasses implement :meth:`legal_reward`."""
+    """Base class: a reward function of :class:`RewardInputs`. Subclasses implement :meth:`legal_reward`.
+
+    ``authors_partner_illegal``: what a legal player gets under the ``"authors"`` partner-illegal rule when its
+    partner's move was illegal: a number, ``"illegal"`` (the illegal-move reward) or ``None`` (the legal reward,
+    as under ``"last_legal"``).
+    """
 
     name: str = "reward"
+    authors_partner_illegal: float | str | None = None
 
     def __init__(self, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
         self.illegal_reward = float(illegal_reward)
@@ -73,7 +106,12 @@ class MoralReward:
         raise NotImplementedError
 
     def __call__(self, inputs: RewardInputs) -> np.ndarray:
-        return np.where(inputs.illegal, self.illegal_reward, self.legal_reward(inputs)).astype(np.float64)
+        legal = self.legal_reward(inputs)
+        paid = self.authors_partner_illegal
+        # The one place the partner-illegal rule acts: every env, wrapper and reward component comes through here.
+        if paid is not None and inputs.partner_illegal == "authors":
+            legal = np.where(inputs.other_illegal, self.illegal_reward if paid == "illegal" else float(paid), legal)
+        return np.where(inputs.illegal, self.illegal_reward, legal).astype(np.float64)
 
     def at(self, episode: int) -> MoralReward:
         """The reward in force at ``episode`` (a fixed reward is always itself)."""
@@ -110,6 +148,7 @@ class UtilitarianReward(MoralReward):
     """Collective welfare: the sum of both players' payoffs this round."""
 
     name = "utilitarian"
+    authors_partner_illegal = 0.0  # the authors' LLM-vs-LLM code: no collective payoff without two legal moves
 
     def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
         return np.asarray(inputs.own_payoff, dtype=np.float64) + np.asarray(inputs.other_payoff, dtype=np.float64)
@@ -119,6 +158,7 @@ class GameDeontologicalReward(DeontologicalReward):
     """Own payoff with the Deontological penalty subtracted (a selfish agent with a norm)."""
 
     name = "game_deontological"
+    authors_partner_illegal = "illegal"  # the authors' code paid the illegal reward to the legal player
 
     def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
         return np.asarray(inputs.own_payoff, dtype=np.float64) + super().legal_reward(inputs)
@@ -259,14 +299,12 @@ def reward_components(
     penalty: float = DEFAULT_PENALTY,
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
 ) -> dict[str, np.ndarray]:
-    """All four fixed rewards for the same inputs, keyed by :data:`COMPONENT_NAMES`."""
-    illegal = inputs.illegal
-    own = np.asarray(inputs.own_payoff, dtype=np.float64)
-    deontological = np.where(inputs.defected_after_cooperation, -float(penalty), 0.0)
-    legal = {
-        "game": own,
-        "deontological": deontological,
-        "utilitarian": own + np.asarray(inputs.other_payoff, dtype=np.float64),
-        "game_deontological": own + deontological,
-    }
-    return {name: np.where(illegal, float(illegal_reward), value) for name, value in legal.items()}
+    """All four fixed rewards for the same inputs (and their ``partner_illegal`` rule), keyed by
+    :data:`COMPONENT_NAMES`; computed by the reward classes themselves, so components and rewards never differ."""
+    rewards = (
+        GameReward(illegal_reward),
+        DeontologicalReward(penalty, illegal_reward),
+        UtilitarianReward(illegal_reward),
+        GameDeontologicalReward(penalty, illegal_reward),
+    )
+    return {reward.name: np.asarray(reward(inputs), dtype=np.float64) for reward in rewards}

@@ -13,6 +13,8 @@
 ``opponent`` is a strategy name from :mod:`moralgym.agents.strategies` (``tit_for_tat``, ``random``, ...) or any
 object implementing :class:`~moralgym.envs.opponents.OpponentStrategy`. ``reward`` is a name, a
 :class:`~moralgym.envs.rewards.MoralReward` or a callable; schedules advance with the number of resets.
+``partner_illegal`` is the rule of :mod:`moralgym.envs.matrix_game` (it only matters for an opponent strategy that
+answers ``ILLEGAL``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from moralgym.envs._rng import CounterRNG
 from moralgym.envs.batch import MatrixGameBatch
 from moralgym.envs.games import MOVE_LETTERS, MatrixGame
 from moralgym.envs.opponents import OpponentStrategy
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, MoralReward
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PARTNER_ILLEGAL, DEFAULT_PENALTY, MoralReward
 
 
 class SingleAgentMatrixGameEnv(gymnasium.Env):
@@ -45,10 +47,13 @@ class SingleAgentMatrixGameEnv(gymnasium.Env):
         penalty: float = DEFAULT_PENALTY,
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
         render_mode: str | None = None,
+        partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.core = MatrixGameBatch(1, game, opponent, reward, num_rounds, initial_state, penalty, illegal_reward)
+        self.core = MatrixGameBatch(
+            1, game, opponent, reward, num_rounds, initial_state, penalty, illegal_reward, partner_illegal
+        )
         self.game = self.core.game
         self.render_mode = render_mode
         self.observation_space = spaces.MultiDiscrete([3, 3], dtype=np.int64)

@@ -8,7 +8,8 @@ ends resets it (its action is ignored, its reward is 0). Sub-env ``i`` of an env
 exactly the single-agent env reset with ``seed=s + i``. ``opponent`` may be one strategy or a list with one per
 sub-env; each distinct strategy acts on all its sub-envs in one array call. ``info`` holds arrays (one entry per
 sub-env) with the same keys as the single env, each with the usual ``_key`` mask; entries are gathered only when
-read (:class:`~moralgym.envs.batch.RoundInfo`), so unused diagnostics cost nothing.
+read (:class:`~moralgym.envs.batch.RoundInfo`), so unused diagnostics cost nothing. ``partner_illegal`` is the
+rule of :mod:`moralgym.envs.matrix_game` (it only matters for an opponent strategy that answers ``ILLEGAL``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from moralgym.envs.batch import MatrixGameBatch, OpponentSpec
 from moralgym.envs.games import MatrixGame
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, MoralReward
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PARTNER_ILLEGAL, DEFAULT_PENALTY, MoralReward
 
 
 class MatrixGameVectorEnv(VectorEnv):
@@ -42,9 +43,10 @@ class MatrixGameVectorEnv(VectorEnv):
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
         moral_components: bool = True,
         render_mode: str | None = None,
+        partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
     ) -> None:
         self.core = MatrixGameBatch(
-            num_envs, game, opponent, reward, num_rounds, initial_state, penalty, illegal_reward
+            num_envs, game, opponent, reward, num_rounds, initial_state, penalty, illegal_reward, partner_illegal
         )
         self.num_envs = self.core.n
         self.game = self.core.game

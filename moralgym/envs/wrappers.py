@@ -14,7 +14,7 @@ from typing import Any
 from pettingzoo.utils.env import ParallelEnv
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from moralgym.envs.rewards import MoralReward, RewardInputs, get_reward
+from moralgym.envs.rewards import DEFAULT_PARTNER_ILLEGAL, MoralReward, RewardInputs, get_reward
 
 RewardSpec = str | MoralReward | Callable[[RewardInputs], Any]
 
@@ -63,6 +63,8 @@ class MoralRewardWrapper(BaseParallelWrapper):
                 other_previous=info["other_previous"],
                 own_payoff=info["game_payoff"],
                 other_payoff=info["other_payoff"],
+                # The env's rule for a partner's illegal answer (MatrixGameEnv reports it in every step info).
+                partner_illegal=info.get("partner_illegal", DEFAULT_PARTNER_ILLEGAL),
             )
             rewards[agent] = float(reward(inputs))
             info["reward_name"] = reward.name

@@ -14,7 +14,13 @@ it was built, so TRL still ran 4 epochs x 1 minibatch per episode while Accelera
 passes. The effect is ONE Adam step per episode, on the full batch, with the 4 passes computed at identical weights
 (ratio 1). ``gradient_accumulation_steps`` here counts backward passes across epochs exactly as Accelerate did, so
 the paper config reproduces that; ``ppo_epochs: 1, gradient_accumulation_steps: 1`` gives the same update 4x cheaper
-(up to dropout noise).
+(exactly with ``disable_dropout``, as in the paper configs; up to dropout noise without it).
+
+Train/eval mode: TRL 0.9's PPOTrainer ran every forward of a PPO step in eval mode, the gradient pass included
+(its batched forward pass calls ``model.eval()``), so the authors' update had no dropout and the first-epoch ratio
+was exactly 1; ``disable_dropout: true`` (every paper config) does the same. Its ``train_minibatch`` then left the
+model in train mode, so the authors sampled each episode after the first update with LoRA dropout on; moralgym
+always samples in eval mode (no dropout), which keeps the policy's prefix cache exact.
 """
 
 from __future__ import annotations
@@ -85,7 +91,13 @@ class PPOConfig:
     )
     value_head_dropout: float = field(default=0.1, metadata=_help("Dropout before the value head's Linear (TRL: 0.1)."))
     disable_dropout: bool = field(
-        default=False, metadata=_help("Turn every dropout off during the update (exact dedup).")
+        default=False,
+        metadata=_help(
+            "Run the update's gradient passes in eval mode (LoRA and value-head dropout off), as TRL 0.9's PPOTrainer "
+            "did for the paper: first-epoch ratio exactly 1. Paper configs: true. Default false (gradient passes in "
+            "train mode, dropout on) keeps earlier runs' results. Without dropout the shared-context (dedup) pass is "
+            "also exactly the per-sample one. Sampling and no-grad scoring passes are always in eval mode."
+        ),
     )
 
     # ------------------------------------------------------------------------------------------------ environment
@@ -109,6 +121,15 @@ class PPOConfig:
     )
     penalty: float = field(default=3.0, metadata=_help("Deontological penalty xi. Paper: 3."))
     illegal_reward: float = field(default=-6.0, metadata=_help("Reward of an illegal answer. Paper: -6."))
+    partner_illegal: str = field(
+        default="last_legal",
+        metadata=_help(
+            "How a legal answer is paid when the partner's answer was illegal (LLM vs LLM only): 'last_legal' scores "
+            "the round as if the partner had repeated its last legal move; 'authors' is the paper code's rule "
+            "(Utilitarian 0, Game+Deontological the illegal reward, Game and Deontological as 'last_legal'). "
+            "Paper LLM-vs-LLM configs: authors. Table in moralgym.envs.matrix_game."
+        ),
+    )
     num_rounds: int = field(default=5, metadata=_help("Rounds per episode. Paper: 5 vs a fixed opponent, 3 vs an LLM."))
     num_envs: int = field(
         default=1, metadata=_help("Parallel games per episode (batch = num_envs x num_rounds decisions). Paper: 1.")
@@ -209,6 +230,9 @@ class PPOConfig:
         self._check_choice("token_schedule", ("rotate", "mix"))
         self._check_choice("report_to", REPORT_TO)
         self._check_choice("dtype", DTYPES)
+        from moralgym.envs.rewards import PARTNER_ILLEGAL_RULES
+
+        self._check_choice("partner_illegal", PARTNER_ILLEGAL_RULES)
         for name in (
             "num_episodes",
             "num_rounds",

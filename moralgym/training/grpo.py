@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.training.rollout import SEATS, derive_seed, make_envs
+from moralgym.training.rollout import SEATS, derive_seed, make_envs, reset_options
 from moralgym.training.tracking import MetricsLogger
 
 
@@ -52,7 +52,9 @@ class GroupRollout:
     def _observation(self, index: int) -> dict[str, np.ndarray]:
         env = self.envs[index]
         if self.observations[index] is None or not env.agents:
-            self.observations[index], _ = env.reset(seed=derive_seed(self.config.seed, 12, self.episodes_started))
+            self.observations[index], _ = env.reset(
+                seed=derive_seed(self.config.seed, 12, self.episodes_started), options=reset_options(self.opponent, env)
+            )
             self.episodes_started += 1
             self.memory[index] = self.opponent.initial_memory(1)[0]
         return self.observations[index]

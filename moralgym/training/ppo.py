@@ -14,8 +14,14 @@ Read it top to bottom (CleanRL style):
 
 Where it differs from TRL 0.9's ``PPOTrainer.step`` and why:
 
-* old log-probs/values and reference log-probs are computed in eval mode (no dropout): they estimate the policy's
-  and the base's log-probs, which dropout would only add noise to;
+* train/eval mode: TRL 0.9's batched forward pass calls ``model.eval()``, and the update's gradient pass goes
+  through it, so in the paper's runs every forward of a PPO step (old and reference log-probs, values, and the
+  gradient pass) ran with dropout off and the first epoch's ratio was exactly 1; ``train_minibatch`` then called
+  ``model.train()``, so the authors' next episode was SAMPLED with LoRA dropout on (every episode after the first
+  update). Here the reference log-probs and the separate no-grad pass for old log-probs/values run in eval mode;
+  the gradient pass runs in eval mode with ``disable_dropout`` (set in every paper config, as the authors), in
+  train mode (dropout on) otherwise (the default; the fused pass below then gives old values with dropout);
+  sampling is always in eval mode, so the policy's prefix cache stays exact;
 * with ``ppo_epochs == 1`` and one minibatch, the update's own forward pass provides the old log-probs and values
   (ratio exactly 1, as in the paper's effective one-step-per-episode update), saving a forward pass;
 * samples sharing a context share one forward/backward (exact, see :mod:`moralgym.training.model`).
@@ -324,6 +330,8 @@ class MoralPPOTrainer:
             chunked[0][0] = [list(range(n))]
 
         def forward(index: Sequence[int], grad: bool) -> Any:
+            # No-grad passes: eval mode. Gradient passes: eval mode with disable_dropout, as TRL 0.9's PPOTrainer
+            # (its batched forward pass calls model.eval()), else train mode (LoRA/value-head dropout on).
             train_mode = grad and not config.disable_dropout
             self.model.train(train_mode)
             learner.value_head.train(train_mode)

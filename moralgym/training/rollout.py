@@ -7,6 +7,10 @@ answer is passed to the env as ``ILLEGAL`` and gets the env's illegal-move rewar
 Randomness is a pure function of ``(run seed, process rank, episode)``: env ``i`` is reset with its own derived
 seed, the opponent's uniforms and each learner's sampling stream are reseeded per episode. A resumed run therefore
 replays exactly what the uninterrupted run would have played.
+
+Round one's "previous moves" are drawn by the env, except that a fixed opponent with an ``initial_move`` (Always
+Cooperate: C, Always Defect: D; spec §1.2) is shown making it in every episode, as in evaluation
+(:func:`moralgym.evaluation.harness.play_match`); the learner's own first previous move stays drawn.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from moralgym.agents.llm.policy import decide_jointly
 from moralgym.envs import ILLEGAL, MatrixGameEnv, MoralRewardWrapper
+from moralgym.envs.rewards import DEFAULT_PARTNER_ILLEGAL
 
 SEATS = ("player_0", "player_1")
 
@@ -59,7 +64,8 @@ class Rollout:
 
 
 def make_envs(config: Any, start_episode: int) -> list[MoralRewardWrapper]:
-    """``config.num_envs`` wrapped envs whose reward schedules start at ``start_episode``."""
+    """``config.num_envs`` wrapped envs whose reward schedules start at ``start_episode``; the envs and the rewards
+    both follow ``config.partner_illegal``."""
     rewards = (
         {seat: config.reward_spec(seat) for seat in SEATS}
         if config.is_two_learners
@@ -68,16 +74,31 @@ def make_envs(config: Any, start_episode: int) -> list[MoralRewardWrapper]:
             "player_1": "game",  # the fixed opponent's reward is never used
         }
     )
+    rule = getattr(config, "partner_illegal", DEFAULT_PARTNER_ILLEGAL)
     return [
         MoralRewardWrapper(
             MatrixGameEnv(
-                config.game, num_rounds=config.num_rounds, penalty=config.penalty, illegal_reward=config.illegal_reward
+                config.game,
+                num_rounds=config.num_rounds,
+                penalty=config.penalty,
+                illegal_reward=config.illegal_reward,
+                partner_illegal=rule,
             ),
             rewards,
             start_episode=start_episode,
         )
         for _ in range(config.num_envs)
     ]
+
+
+def reset_options(opponent: Any, env: Any) -> dict[str, Any] | None:
+    """``reset`` options that show a fixed opponent's ``initial_move`` as its round-one previous move (Always
+    Cooperate: C, Always Defect: D; spec §1.2), as evaluation does; ``None`` when it has none (TFT, Random, an LLM)
+    or the env does not draw a random initial state."""
+    move = getattr(opponent, "initial_move", None) if opponent is not None else None
+    if move is None or env.unwrapped.initial_state != "random":
+        return None
+    return {"previous_moves": {SEATS[1]: int(move)}}
 
 
 def play_episode(
@@ -106,7 +127,10 @@ def play_episode(
         if seat in policies:
             policies[seat].seed(derive_seed(seed, POLICY_STREAM, rank, episode, index))
             policies[seat].invalidate_cache()
-    observations = [env.reset(seed=derive_seed(seed, ENV_STREAM, rank, episode, i))[0] for i, env in enumerate(envs)]
+    observations = [
+        env.reset(seed=derive_seed(seed, ENV_STREAM, rank, episode, i), options=reset_options(opponent, env))[0]
+        for i, env in enumerate(envs)
+    ]
     opponent_rng = np.random.default_rng(derive_seed(seed, OPPONENT_STREAM, rank, episode))
     memory = opponent.initial_memory(n) if opponent is not None else None
     game = envs[0].unwrapped.game
