@@ -76,6 +76,11 @@ def run(
     if trainer is not None:
         summary["processes"] = trainer.world_size
         summary["time_split_seconds"] = {k: round(v, 1) for k, v in trainer.timers.items()}
+    if is_main:
+        from moralgym.provenance import provenance
+
+        # Versions of the stack and a hash of the base weights (adapters excluded): see moralgym.provenance.
+        summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
     if is_main and summary["finished"]:

