@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["load_causal_lm", "resolve_dtype", "prepare_tokenizer"]
+__all__ = ["load_causal_lm", "one_cpu_4bit_kernel", "resolve_dtype", "prepare_tokenizer"]
 
 _DTYPES = {
     "auto": "auto",
@@ -147,5 +147,25 @@ def load_causal_lm(
         and not isinstance(model, (str, os.PathLike))
     ):
         loaded = loaded.to(torch_dtype)
+    if load_in_4bit:
+        one_cpu_4bit_kernel(loaded)
     loaded.eval()
     return loaded, prepare_tokenizer(tok)
+
+
+def one_cpu_4bit_kernel(model: Any) -> int:
+    """Make every bitsandbytes ``Linear4bit`` of ``model`` compute with one kernel on CPU; returns how many.
+
+    On a CPU with AVX512-BF16, bitsandbytes (0.50 here) repacks a ``Linear4bit``'s weight on its first eval-mode, no-grad
+    forward and from then on uses a packed kernel that rounds differently from the dequantise-and-matmul path of a
+    train-mode or gradient forward; every ``state_dict()`` call (a checkpoint, a weight hash) unpacks it again. The
+    log-probs of a rollout then differ from the update's at the same weights (first-epoch PPO ratio != 1) and depend
+    on when the last checkpoint was written, so a resumed run diverges from an uninterrupted one. Turning the
+    packing off keeps every forward on the dequantise path. GPUs are unaffected (the packing is CPU-only).
+    """
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count

@@ -10,12 +10,19 @@ Two tokenizers, both trained in milliseconds on moralgym's own prompts, each wit
 :func:`tiny_causal_lm` is a randomly initialised 2-layer Llama that runs a batch in milliseconds while exercising
 the same code paths (chat template, left padding, KV cache, grouped-query attention, LoRA) as a real model;
 :func:`tiny_model_and_tokenizer` pairs it with the byte-level tokenizer (the training tests' setting).
+
+:func:`tiny_gemma2_dir` writes a tiny random Gemma-2 (sliding-window and global layers, attention and final logit
+soft-capping, ``query_pre_attn_scalar``) with a byte-level tokenizer carrying Gemma's chat template (which, like
+Gemma-2's, rejects a system role) to a local model directory: the paper configs' model, loadable by path, 4-bit
+included.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +31,17 @@ import torch
 from moralgym.agents.llm.prompts import ACTION_TOKENS, PERSONAS, PHRASINGS, TABLE_ORDERS, PromptBuilder
 from moralgym.envs.games import PAPER_GAMES
 
-__all__ = ["ForcedTokenLM", "tiny_byte_tokenizer", "tiny_causal_lm", "tiny_model_and_tokenizer", "tiny_tokenizer"]
+__all__ = [
+    "GEMMA_CHAT_TEMPLATE",
+    "ForcedTokenLM",
+    "tiny_byte_tokenizer",
+    "tiny_causal_lm",
+    "tiny_gemma2",
+    "tiny_gemma2_dir",
+    "tiny_gemma2_tokenizer",
+    "tiny_model_and_tokenizer",
+    "tiny_tokenizer",
+]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|> {{ message['role'] }} {{ message['content'] }} <|im_end|> "
@@ -35,6 +52,16 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+#: google/gemma-2-2b-it's chat template, verbatim: no system role (it raises), roles must alternate, "model" turns.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+    "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+GEMMA_SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"]
 
 
 def _corpus() -> Iterable[str]:
@@ -80,7 +107,7 @@ def tiny_tokenizer(chat_template: bool = True) -> Any:
 
 
 @lru_cache(maxsize=4)
-def _byte_level_json(vocab_size: int) -> str:
+def _byte_level_json(vocab_size: int, special_tokens: tuple[str, ...] = ("<pad>", "<|im_start|>", "<|im_end|>")) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     texts = []
@@ -96,7 +123,7 @@ def _byte_level_json(vocab_size: int) -> str:
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -165,6 +192,86 @@ def tiny_model_and_tokenizer(seed: int = 0, **model_kwargs: Any) -> tuple[Any, A
     tokenizer = tiny_byte_tokenizer()
     settings = dict(hidden_size=32, heads=(4, 2), special_ids=(0, 1, 2), tie_word_embeddings=True, sharpen=1.0)
     return tiny_causal_lm(len(tokenizer), seed=seed, **{**settings, **model_kwargs}), tokenizer
+
+
+def tiny_gemma2_tokenizer(vocab_size: int = 512) -> Any:
+    """:func:`tiny_byte_tokenizer`'s byte-level BPE with Gemma's special tokens (``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2,
+    ``<start_of_turn>``, ``<end_of_turn>``) and Gemma-2's chat template, which rejects a system message."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(_byte_level_json(vocab_size, tuple(GEMMA_SPECIAL_TOKENS))),
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+    )
+    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def tiny_gemma2(
+    vocab_size: int,
+    seed: int = 0,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: tuple[int, int] = (4, 2),
+    sliding_window: int = 512,
+    special_ids: tuple[int, int, int] = (0, 2, 1),
+    sharpen: float = 50.0,
+) -> Any:
+    """A randomly initialised ``Gemma2ForCausalLM``, deterministic for a given ``seed``, in eval mode.
+
+    Gemma-2's architecture in miniature: layers alternate sliding-window and global attention (``layer_types``),
+    attention logits are soft-capped at 50 and final logits at 30, queries are scaled by ``query_pre_attn_scalar``
+    (the head dimension), embeddings are tied. ``sliding_window`` defaults to more than any moralgym prompt, so the
+    window never cuts a context. ``special_ids``: (pad, bos, eos). ``sharpen`` scales the final norm so the logits
+    reach the soft-cap (the default 50 gives raw logits of about 20, capped by tanh; random init gives near-uniform
+    ones; 1.0 leaves the init alone).
+    """
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    pad, bos, eos = special_ids
+    head_dim = hidden_size // heads[0]
+    config = Gemma2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads[0],
+        num_key_value_heads=heads[1],
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+        final_logit_softcapping=30.0,
+        attn_logit_softcapping=50.0,
+        max_position_embeddings=2 * sliding_window,
+        tie_word_embeddings=True,
+        pad_token_id=pad,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
+    torch.manual_seed(seed)
+    model = Gemma2ForCausalLM(config)
+    if sharpen != 1.0:
+        with torch.no_grad():  # Gemma's RMSNorm multiplies by (1 + weight)
+            model.model.norm.weight.fill_(sharpen - 1.0)
+    return model.eval()
+
+
+def tiny_gemma2_dir(path: str | os.PathLike, seed: int = 0, **model_kwargs: Any) -> Path:
+    """Write :func:`tiny_gemma2` and :func:`tiny_gemma2_tokenizer` to ``path`` with ``save_pretrained`` (safetensors,
+    config, tokenizer with its chat template) and return it: a local stand-in for ``google/gemma-2-2b-it`` that
+    ``load_causal_lm(path, load_in_4bit=True)`` and ``model_name_or_path`` accept."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_gemma2_tokenizer()
+    model = tiny_gemma2(len(tokenizer), seed=seed, **model_kwargs)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 class ForcedTokenLM(torch.nn.Module):
