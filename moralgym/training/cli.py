@@ -4,13 +4,24 @@ The script layer is thin on purpose: parsing is :class:`trl.TrlParser` over :cla
 defaults, command-line flags override them), training is :class:`MoralPPOTrainer` (or the GRPO path), evaluation
 is :func:`moralgym.training.evaluate.evaluate_before_after`, and the plot is
 :func:`moralgym.training.plotting.plot_learning_curve`.
+
+Before any model loads, :func:`preflight` checks what can be checked: the model and adapter paths, that output_dir
+is writable, that it holds no earlier run (unless ``--resume`` or ``--overwrite``), and that a ``--resume`` continues
+the same run (a valid checkpoint, no result-changing field changed). Every user error is one line on stderr naming
+the problem and the fix, exit code 2 (``--debug`` raises it with its traceback instead); Ctrl-C checkpoints the last
+completed episode and exits with 130 and the command that resumes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import resource
+import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,16 +29,234 @@ from typing import Any
 
 from moralgym.training.config import PPOConfig
 
-USAGE = "moralgym train --config CONFIG.yaml [--resume] [--<field> VALUE ...]   (fields: moralgym train --help)"
+USAGE = (
+    "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
+    "(fields: moralgym train --help)"
+)
+
+#: What a moralgym run writes into its output_dir: any of them there means the directory holds a run, and
+#: ``--overwrite`` deletes exactly these (other files are kept).
+RUN_FILES = (
+    "adapter",
+    "adapter_player_1",
+    "metrics.jsonl",
+    "metrics.csv",
+    "config.json",
+    "summary.json",
+    "checkpoints",
+    "learning_curve.png",
+    "evaluation",
+    "evaluation_variants",
+    "game_phase",
+    "game_phase.json",
+    "tensorboard",
+    "wandb",
+    "grpo",
+)
+
+
+class UsageError(ValueError):
+    """Bad input found before the heavy work: reported as one line, exit code 2."""
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _say(message: str) -> None:
+    if _is_main_process():
+        print(f"[moralgym] {message}", file=sys.stderr)
 
 
 def parse_config(argv: Sequence[str] | None = None) -> PPOConfig:
-    """YAML (``--config``) + command-line overrides -> a validated :class:`PPOConfig`."""
+    """YAML (``--config``) + command-line overrides -> a validated :class:`PPOConfig`.
+
+    Raises :class:`UsageError` (a ``ValueError``) for a missing/invalid YAML file, unknown fields, abbreviated or
+    malformed flags; ``ValueError`` for a bad value (named by ``PPOConfig``); ``FileNotFoundError`` for a missing file.
+    """
     from trl import TrlParser
 
-    parser = TrlParser((PPOConfig,), usage=USAGE)
-    (config,) = parser.parse_args_and_config(list(argv) if argv is not None else None)
+    class Parser(TrlParser):
+        def error(self, message: str) -> None:  # argparse would print the usage and exit; one line instead
+            raise UsageError(f"{message}; see moralgym train --help for the fields")
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if "--config" in args:
+        index = args.index("--config")
+        if index + 1 >= len(args) or args[index + 1].startswith("--"):
+            raise UsageError("--config needs a YAML file: moralgym train --config CONFIG.yaml")
+        _check_yaml(args[index + 1])
+    parser = Parser((PPOConfig,), usage=USAGE, allow_abbrev=False)  # --learning_rat is not --learning_rate
+    config, from_file, from_command_line = parser.parse_args_and_config(
+        args, return_remaining_strings=True, separate_remaining_strings=True
+    )
+    if from_file:
+        names = [item[2:] for item in from_file[::2]]
+        raise UsageError(f"unknown field(s) in the config file: {', '.join(names)}; see moralgym train --help")
+    if from_command_line:
+        raise UsageError(
+            f"unknown argument(s) {' '.join(from_command_line)} (flags are not abbreviated); "
+            "see moralgym train --help for the fields"
+        )
     return config
+
+
+def _check_yaml(path: str) -> None:
+    """A missing file or a YAML syntax error, reported with its position before trl reads the file."""
+    import yaml
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"config file {path} not found; pass an existing YAML file (e.g. configs/quickstart.yaml)"
+        )
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UsageError(f"{path} is not valid YAML: {problem}{where}; fix the file") from None
+
+
+# ------------------------------------------------------------------------------------------------ preflight
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def looks_like_path(value: str) -> bool:
+    """A local path rather than a hub id: starts with ``./``, ``../``, ``/`` or ``~``, has more than one ``/``, or
+    uses the platform's separator where it is not ``/`` (a hub id is ``name`` or ``org/name``)."""
+    return (
+        value.startswith(("./", "../", "/", "~", ".\\", "..\\"))
+        or value in (".", "..")
+        or value.count("/") > 1
+        or (os.sep != "/" and os.sep in value)
+        or not _HUB_ID.match(value)
+    )
+
+
+def check_model_paths(config: PPOConfig) -> None:
+    name = config.model_name_or_path
+    if name != "default" and looks_like_path(name) and not Path(name).expanduser().is_dir():
+        raise UsageError(
+            f"model_name_or_path: no such model directory {name!r}; pass an existing directory saved with "
+            "save_pretrained, a hub id such as google/gemma-2-2b-it, or 'default'"
+        )
+    adapter = config.init_adapter
+    if adapter is not None and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+        raise UsageError(
+            f"init_adapter: {adapter!r} is not an adapter directory (no adapter_config.json); pass the adapter/ "
+            "directory of a moralgym run"
+        )
+
+
+def check_writable(output_dir: Path) -> None:
+    """output_dir (or the nearest existing folder above it, where it will be created) must be a writable folder."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"output_dir {output_dir} is a file, not a directory; choose another --output_dir")
+    existing = output_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(
+            f"output_dir {output_dir} cannot be created: {existing} is a file; choose another --output_dir"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"output_dir {output_dir} is not writable ({existing}: {error.strerror or error}); choose another "
+            "--output_dir or fix its permissions"
+        ) from None
+
+
+def existing_run_files(output_dir: Path) -> list[str]:
+    if not output_dir.is_dir():
+        return []
+    found = [name for name in RUN_FILES if (output_dir / name).exists()]
+    return found + sorted(p.name for p in output_dir.glob("evaluation_variants_*"))
+
+
+def clear_run(output_dir: Path) -> list[str]:
+    """``--overwrite``: delete the earlier run's files (:data:`RUN_FILES`), keep anything else."""
+    removed = existing_run_files(output_dir)
+    for name in removed:
+        path = output_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
+
+
+def _format_value(value: Any) -> str:
+    return repr(value)
+
+
+def preflight(config: PPOConfig, model: Any = None) -> Path | None:
+    """Every check that needs no model, in order; returns the checkpoint a ``--resume`` continues from (``None``:
+    a fresh start). With ``--overwrite`` the earlier run's files are deleted later, by :func:`overwrite_run`."""
+    from moralgym.training.checkpoints import CHECKPOINTS_DIR, checkpoint_config, checkpoint_episode, find_checkpoint
+
+    output_dir = Path(config.output_dir)
+    if config.resume and config.overwrite:
+        raise UsageError(
+            "--resume and --overwrite exclude each other: --resume continues the run in output_dir, --overwrite "
+            "replaces it; pass one"
+        )
+    if model is None:
+        check_model_paths(config)
+    check_writable(output_dir)
+    checkpoint = None
+    if config.resume:
+        if config.algorithm != "ppo":
+            raise UsageError(f"--resume needs algorithm 'ppo' (algorithm {config.algorithm!r} writes no checkpoints)")
+        checkpoint, problems = find_checkpoint(output_dir)
+        if checkpoint is None and problems:
+            raise UsageError(
+                f"no valid checkpoint to resume in {output_dir / CHECKPOINTS_DIR}: {'; '.join(problems)}; "
+                "start again with --overwrite or train into a new --output_dir"
+            )
+        for problem in problems:
+            _say(f"warning: damaged checkpoint skipped: {problem}; resuming from {checkpoint} instead")
+        if checkpoint is not None:
+            saved, episode, source = checkpoint_config(checkpoint), checkpoint_episode(checkpoint), str(checkpoint)
+        elif (output_dir / "config.json").is_file():  # a run without checkpoints: replayed from episode 0
+            saved, episode, source = json.loads((output_dir / "config.json").read_text()), 0, str(output_dir)
+        else:
+            saved, episode, source = None, 0, ""
+        if saved is not None:
+            changes = config.result_changes(saved, episode)
+            if "num_episodes" in changes:
+                raise UsageError(
+                    f"--resume: num_episodes {config.num_episodes} is below the checkpoint's episode {episode} "
+                    f"({source}); pass --num_episodes {episode} or more"
+                )
+            if changes:
+                listed = ", ".join(f"{k} {_format_value(a)} -> {_format_value(b)}" for k, (a, b) in changes.items())
+                raise UsageError(
+                    f"--resume would change the run in {source}: {listed}; these change the result, so resume with "
+                    "the run's values, or train into a new --output_dir (or --overwrite)"
+                )
+        if checkpoint is None:
+            _say(f"--resume: no checkpoint in {output_dir / CHECKPOINTS_DIR}; starting fresh from episode 0")
+    elif _is_main_process():
+        found = existing_run_files(output_dir)
+        if found and not config.overwrite:
+            raise UsageError(
+                f"output_dir {output_dir} already holds a run ({', '.join(found)}); continue it with --resume, "
+                "train into a new --output_dir, or replace it with --overwrite"
+            )
+    return checkpoint
+
+
+def overwrite_run(config: PPOConfig) -> None:
+    """``--overwrite``: delete the earlier run's files, once the model has loaded (the last step that can fail on
+    bad input), right before the new run writes its first file, so nothing of the two runs mixes."""
+    if config.overwrite and _is_main_process():
+        removed = clear_run(Path(config.output_dir))
+        if removed:
+            _say(f"--overwrite: deleted the earlier run's {', '.join(removed)} in {config.output_dir}")
 
 
 def peak_memory_mib() -> float:
@@ -40,18 +269,26 @@ def run(
     model: Any = None,
     tokenizer: Any = None,
     on_trained: Callable[[Any, Any], None] | None = None,
+    *,
+    resume_from: str | os.PathLike | None = None,
+    checked: bool = False,
 ) -> dict[str, Any]:
     """Train (and evaluate, plot) one configured run; returns the summary also written to ``summary.json``.
 
     ``on_trained(model, tokenizer)``, if given, is called on the main process once training stops (finished or
     stopped early), before the evaluation: the experiment scripts use it to evaluate more without reloading.
+    :func:`preflight` runs first (it raises :class:`UsageError`) unless ``checked`` says the caller ran it and got
+    ``resume_from``.
     """
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
+    if not checked:
+        resume_from = preflight(config, model)
     if config.algorithm == "grpo":
         from moralgym.training.grpo import train_grpo
 
         trainer = None
+        overwrite_run(config)
         result = train_grpo(config, model, tokenizer)
         model, tokenizer = result["model"], result["tokenizer"]
         is_main = True
@@ -61,7 +298,8 @@ def run(
         from moralgym.training.ppo import MoralPPOTrainer
 
         trainer = MoralPPOTrainer(config, model, tokenizer)
-        last = trainer.train()
+        overwrite_run(config)
+        last = trainer.train(resume_from=resume_from)
         model, tokenizer, is_main = trainer.model, trainer.tokenizer, trainer.is_main
         seat = "player_0"
     train_s = time.perf_counter() - started
@@ -129,19 +367,83 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def resume_command(argv: Sequence[str], output_dir: str) -> str:
+    """The command line that continues this run: the same arguments, ``--resume`` instead of ``--overwrite``."""
+    kept: list[str] = []
+    skip_value = False
+    for index, arg in enumerate(argv):
+        if skip_value:
+            skip_value = False
+            continue
+        if arg in ("--overwrite", "--resume", "--debug"):
+            following = argv[index + 1] if index + 1 < len(argv) else ""
+            skip_value = following.lower() in ("true", "false", "yes", "no", "1", "0")
+            continue
+        kept.append(arg)
+    if "--output_dir" not in kept:
+        kept += ["--output_dir", output_dir]
+    return "moralgym train " + shlex.join([*kept, "--resume"])
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    from moralgym.cli import debug_enabled
+
+    found = "--debug" in argv
+    while "--debug" in argv:
+        argv.remove("--debug")
+    return found or debug_enabled()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``moralgym train``; returns a process exit code."""
+    """Entry point of ``moralgym train``; returns a process exit code (0 done, 2 bad input, 130 Ctrl-C, 1 other
+    failure). Errors are one line on stderr; ``--debug`` raises them with their traceback instead."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
     if not argv:
         print(f"usage: {USAGE}\nquick start: moralgym train --config configs/quickstart.yaml", file=sys.stderr)
         return 2
     try:
-        config = parse_config(argv)
-    except ValueError as error:
-        print(f"moralgym train: {error}", file=sys.stderr)
-        return 2
-    run(config)
+        try:
+            config = parse_config(argv)
+            resume_from = preflight(config)
+        except (ValueError, FileNotFoundError) as error:  # bad input, found before the heavy work
+            if debug:
+                raise
+            print(f"moralgym train: {_one_line(error)}", file=sys.stderr)
+            return 2
+        run(config, resume_from=resume_from, checked=True)
+    except KeyboardInterrupt as interrupt:
+        if debug:
+            raise
+        from moralgym.training.ppo import TrainingInterrupted
+
+        if isinstance(interrupt, TrainingInterrupted):
+            if interrupt.checkpoint is not None:  # (other processes: the main one says it)
+                print(
+                    f"moralgym train: interrupted; the state after episode {interrupt.episode} is checkpointed in "
+                    f"{interrupt.checkpoint}; resume with: {resume_command(argv, config.output_dir)}",
+                    file=sys.stderr,
+                )
+        else:
+            print(
+                "moralgym train: interrupted outside the training episodes; no checkpoint was written (earlier "
+                "checkpoints, if any, are intact)",
+                file=sys.stderr,
+            )
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback; --debug shows it
+        if debug:
+            raise
+        print(
+            f"moralgym train: {type(error).__name__}: {_one_line(error)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

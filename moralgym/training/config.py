@@ -26,6 +26,7 @@ always samples in eval mode (no dropout), which keeps the policy's prefix cache 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,39 @@ ALGORITHMS = ("ppo", "grpo")
 OPPONENT_LLM = "llm"
 REPORT_TO = ("none", "tensorboard", "wandb", "all")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+#: Seeds are 32-bit (numpy's ``np.random.seed`` and torch generators take them as is).
+MAX_SEED = 2**32 - 1
+
+#: Fields a ``--resume`` may change without changing the result, so the resumed run is still the same run: where
+#: results go (``output_dir``, ``run_name``), how they are logged (``report_to``, ``log_csv``, ``progress_bar``,
+#: ``plot``), when checkpoints are written and the run stops (``save_every``, ``stop_after_episodes``, ``resume``,
+#: ``overwrite``: every episode's randomness is derived from (seed, episode), so checkpoints do not steer it), the
+#: thread count (``torch_num_threads``: a machine setting, like the CPU; bit-identity is tested at equal thread
+#: counts), and the evaluation that runs once after training (``evaluate``, ``eval_*``: config.json then describes
+#: the evaluation that actually ran). ``num_episodes`` may also change, to any value not below the checkpoint's
+#: episode: an N-episode run is the first N episodes of a longer one. Any other change is refused, listing the fields.
+RESULT_NEUTRAL_FIELDS = frozenset(
+    {
+        "output_dir",
+        "run_name",
+        "report_to",
+        "log_csv",
+        "plot",
+        "progress_bar",
+        "torch_num_threads",
+        "save_every",
+        "stop_after_episodes",
+        "resume",
+        "overwrite",
+        "evaluate",
+        "eval_games",
+        "eval_action_tokens",
+        "eval_episodes",
+        "eval_rounds",
+        "eval_opponent",
+        "eval_seed",
+    }
+)
 
 
 def _help(text: str) -> dict[str, str]:
@@ -57,7 +91,20 @@ class PPOConfig:
     save_every: int = field(
         default=100, metadata=_help("Write a resumable checkpoint every this many episodes (0: never).")
     )
-    resume: bool = field(default=False, metadata=_help("Continue from the latest checkpoint in output_dir."))
+    resume: bool = field(
+        default=False,
+        metadata=_help(
+            "Continue from the newest valid checkpoint in output_dir (refused if a field outside "
+            "moralgym.training.config.RESULT_NEUTRAL_FIELDS changed)."
+        ),
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata=_help(
+            "Replace the run already in output_dir: its run files (adapter, metrics, checkpoints...) are "
+            "deleted first. Without it (or --resume) an output_dir holding a run is refused."
+        ),
+    )
     report_to: str = field(default="none", metadata=_help("Also log to 'tensorboard', 'wandb', 'all' or 'none'."))
     log_csv: bool = field(default=False, metadata=_help("Also write metrics.csv next to metrics.jsonl."))
     plot: bool = field(default=True, metadata=_help("Write learning_curve.png (matplotlib) at the end."))
@@ -247,7 +294,15 @@ class PPOConfig:
             "max_contexts_per_pass",
         ):
             self._check_positive_int(name)
-        for name in ("seed", "save_every", "switch_episode", "eval_seed"):
+        for f in dataclasses.fields(self):  # NaN / inf pass most range checks: refuse them everywhere
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}; pass a number such as 0.1")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+                raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {value!r}; e.g. --{name} 1")
+        for name in ("save_every", "switch_episode"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -329,6 +384,33 @@ class PPOConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def result_changes(self, saved: dict[str, Any], episode: int = 0) -> dict[str, tuple[Any, Any]]:
+        """Fields that differ from ``saved`` (a checkpoint's or config.json's config) and would change the result
+        of a run resumed at ``episode``: ``{name: (saved value, this value)}``. Fields missing from ``saved`` (an
+        older moralgym) count as their default."""
+        changes: dict[str, tuple[Any, Any]] = {}
+        for f in dataclasses.fields(self):
+            if f.name in RESULT_NEUTRAL_FIELDS:
+                continue
+            if f.name in saved:
+                old = saved[f.name]
+            elif f.default is not dataclasses.MISSING:
+                old = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                old = f.default_factory()
+            else:  # pragma: no cover - every field has a default
+                continue
+            new = getattr(self, f.name)
+            if isinstance(old, tuple):
+                old = list(old)
+            if f.name == "num_episodes":
+                if new < episode:
+                    changes[f.name] = (old, new)
+                continue
+            if old != new:
+                changes[f.name] = (old, new)
+        return changes
 
     # ------------------------------------------------------------------------------------------------ checks
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:

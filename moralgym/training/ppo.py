@@ -29,10 +29,13 @@ Where it differs from TRL 0.9's ``PPOTrainer.step`` and why:
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +45,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from moralgym.training.checkpoints import (
+    CHECKPOINTS_DIR,
+    STATE_FILE,
+    checkpoint_dirs,
+    find_checkpoint,
+    write_checkpoint,
+)
 from moralgym.training.config import PPOConfig
 from moralgym.training.model import (
     ValueHead,
@@ -75,8 +85,17 @@ from moralgym.training.rollout import (
     rollout_metrics,
 )
 
-CHECKPOINTS_DIR = "checkpoints"
-STATE_FILE = "trainer_state.pt"
+__all__ = ["CHECKPOINTS_DIR", "STATE_FILE", "MoralPPOTrainer", "TrainingInterrupted"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the state at the last completed episode was checkpointed to ``checkpoint``
+    (``None`` on processes other than the main one)."""
+
+    def __init__(self, episode: int, checkpoint: Path | None) -> None:
+        super().__init__(f"interrupted at episode {episode}")
+        self.episode = episode
+        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -192,15 +211,19 @@ class MoralPPOTrainer:
         return self.rank == 0 if hasattr(self, "rank") else True
 
     def _checkpoint_dirs(self) -> list[Path]:
-        root = self.output_dir / CHECKPOINTS_DIR
-        return sorted(root.glob("episode-*")) if root.exists() else []
+        return checkpoint_dirs(self.output_dir)
 
     # -------------------------------------------------------------------------------------------- main loop
-    def train(self) -> dict[str, Any]:
-        """Run (or resume) the configured number of episodes; returns the last episode's metrics."""
+    def train(self, resume_from: str | os.PathLike | None = None) -> dict[str, Any]:
+        """Run (or resume: from ``resume_from``, else the newest valid checkpoint) the configured number of episodes;
+        returns the last episode's metrics.
+
+        Ctrl-C (``KeyboardInterrupt``) during the episodes writes a checkpoint of the last completed episode (an
+        interrupted episode's partial update is rolled back) and raises :class:`TrainingInterrupted`.
+        """
         config = self.config
         if config.resume:
-            self.resume()
+            self.resume(resume_from)
         self.prepare()
         start = self.episode
         stop = config.num_episodes
@@ -212,18 +235,25 @@ class MoralPPOTrainer:
 
             progress = tqdm(total=config.num_episodes, initial=start, desc="moralgym ppo", unit="episode")
         last: dict[str, Any] = {}
-        while self.episode < stop:
-            last = self.train_episode()
+        try:
+            while self.episode < stop:
+                self._boundary = self._snapshot()  # restored if Ctrl-C lands inside the episode
+                last = self.train_episode()
+                self._boundary = None
+                if progress is not None:
+                    progress.update(1)
+                    postfix = {
+                        k.split("/")[-1]: round(v, 3)
+                        for k, v in last.items()
+                        if k in ("env/cooperation_rate", "env/illegal_rate", "env/reward", "ppo/kl")
+                    }
+                    progress.set_postfix(postfix)
+                if config.save_every and self.episode % config.save_every == 0 and self.episode < config.num_episodes:
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
             if progress is not None:
-                progress.update(1)
-                postfix = {
-                    k.split("/")[-1]: round(v, 3)
-                    for k, v in last.items()
-                    if k in ("env/cooperation_rate", "env/illegal_rate", "env/reward", "ppo/kl")
-                }
-                progress.set_postfix(postfix)
-            if config.save_every and self.episode % config.save_every == 0 and self.episode < config.num_episodes:
-                self.save_checkpoint()
+                progress.close()
+            raise self._checkpoint_interrupted() from None
         if progress is not None:
             progress.close()
         self.check_in_sync()
@@ -573,6 +603,8 @@ class MoralPPOTrainer:
                 "backward_passes": learner.backward_passes,
                 "optimizer_steps": learner.optimizer_steps,
                 "policy_rng": _policy_rng_state(learner.policy),
+                # gradients accumulated but not yet stepped (accumulation across an episode boundary)
+                "grads": [None if p.grad is None else p.grad.detach().cpu().clone() for p in _trained(learner)],
             }
         return {
             "episode": self.episode,
@@ -587,34 +619,39 @@ class MoralPPOTrainer:
             "config": self.config.to_dict(),
         }
 
-    def save_checkpoint(self) -> Path | None:
-        """``checkpoints/episode-NNNNNN/``: adapters + value heads + ``trainer_state.pt``; keeps the last two."""
+    def save_checkpoint(self, barrier: bool = True) -> Path | None:
+        """``checkpoints/episode-NNNNNN/``: adapters + value heads + ``trainer_state.pt`` + ``manifest.json`` (sizes
+        and SHA-256s), written into a temporary directory and renamed (atomic); keeps the last two."""
         directory = self.output_dir / CHECKPOINTS_DIR / f"episode-{self.episode:06d}"
         if self.is_main:
-            partial = directory.with_name(directory.name + ".partial")
-            if partial.exists():
-                shutil.rmtree(partial)
-            for seat, learner in self.learners.items():
-                save_adapter(self.model, seat, partial / f"adapter_{seat}", learner.value_head)
-            torch.save(self.state_dict(), partial / STATE_FILE)
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(partial, directory)  # atomic: a kill mid-write never leaves a half checkpoint
+
+            def write(target: Path) -> None:
+                for seat, learner in self.learners.items():
+                    save_adapter(self.model, seat, target / f"adapter_{seat}", learner.value_head)
+                torch.save(self.state_dict(), target / STATE_FILE)
+
+            write_checkpoint(directory, write, {"episode": self.episode, "config": self.config.to_dict()})
             for old in self._checkpoint_dirs()[:-2]:
                 shutil.rmtree(old, ignore_errors=True)
             for logger in self._loggers:
                 logger.flush()
-        self.accelerator.wait_for_everyone()
+        if barrier:
+            self.accelerator.wait_for_everyone()
         return directory
 
     def resume(self, directory: str | os.PathLike | None = None) -> bool:
-        """Load the latest (or the given) checkpoint; returns False when there is none (fresh start)."""
+        """Load the given checkpoint, or else the newest one that verifies against its manifest (a damaged newer
+        one is named in a warning line and skipped); returns False when there is none (fresh start)."""
         if directory is None:
-            found = self._checkpoint_dirs()
-            found = [d for d in found if (d / STATE_FILE).exists()]
-            if not found:
+            found, problems = find_checkpoint(self.output_dir)
+            for problem in problems:
+                if self.is_main:
+                    print(f"[moralgym] warning: skipping a damaged checkpoint: {problem}", file=sys.stderr)
+            if found is None:
+                if problems:
+                    raise RuntimeError(f"no valid checkpoint in {self.output_dir / CHECKPOINTS_DIR}")
                 return False
-            directory = found[-1]
+            directory = found
         directory = Path(directory)
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
         for seat, learner in self.learners.items():
@@ -627,6 +664,15 @@ class MoralPPOTrainer:
             learner.backward_passes = int(saved["backward_passes"])
             learner.optimizer_steps = int(saved["optimizer_steps"])
             _set_policy_rng_state(learner.policy, saved.get("policy_rng"))
+            _set_grads(learner, saved.get("grads"))
+            if self.world_size > 1 and any(g is not None for g in saved.get("grads") or []) and self.is_main:
+                print(
+                    "[moralgym] warning: this checkpoint holds a partly accumulated gradient (gradient accumulation "
+                    "across an episode boundary) of process 0 only; with several processes the resumed run is not "
+                    "bit-identical to an uninterrupted one (use ppo_epochs x minibatches a multiple of "
+                    "gradient_accumulation_steps)",
+                    file=sys.stderr,
+                )
             learner.policy.invalidate_cache()
         self.reference_cache = dict(state["reference_cache"])
         random.setstate(state["rng"]["python"])
@@ -634,6 +680,65 @@ class MoralPPOTrainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.episode = int(state["episode"])
         return True
+
+    # -------------------------------------------------------------------------------------------- Ctrl-C
+    def _snapshot(self) -> dict[str, Any]:
+        """The episode-boundary state, in memory (trainable tensors cloned on their device): what a checkpoint at
+        this boundary would hold. Costs one copy of the adapters, value heads and optimizer moments."""
+        learners = {}
+        for seat, learner in self.learners.items():
+            learners[seat] = {
+                "tensors": [p.detach().clone() for p in _trained(learner)],
+                "grads": [None if p.grad is None else p.grad.detach().clone() for p in _trained(learner)],
+                "optimizer": copy.deepcopy(learner.optimizer.state_dict()),
+                "kl_controller": copy.deepcopy(learner.kl_controller.state_dict()),
+                "running": copy.deepcopy(learner.running.state_dict()),
+                "backward_passes": learner.backward_passes,
+                "optimizer_steps": learner.optimizer_steps,
+                "policy_rng": copy.deepcopy(_policy_rng_state(learner.policy)),
+            }
+        return {
+            "episode": self.episode,
+            "learners": learners,
+            "reference_cache_size": len(self.reference_cache),
+            "rng": (random.getstate(), np.random.get_state(), torch.get_rng_state()),
+        }
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        """Undo a partly trained episode: back to the state :meth:`_snapshot` took at its start."""
+        for seat, learner in self.learners.items():
+            saved = snapshot["learners"][seat]
+            with torch.no_grad():
+                for p, value in zip(_trained(learner), saved["tensors"], strict=True):
+                    p.copy_(value)
+            _set_grads(learner, saved["grads"])
+            learner.optimizer.load_state_dict(saved["optimizer"])
+            learner.kl_controller.load_state_dict(saved["kl_controller"])
+            learner.running.load_state_dict(saved["running"])
+            learner.backward_passes = saved["backward_passes"]
+            learner.optimizer_steps = saved["optimizer_steps"]
+            _set_policy_rng_state(learner.policy, saved["policy_rng"])
+            learner.policy.invalidate_cache()
+        # the cache is insertion-ordered: entries scored during the interrupted episode come last
+        self.reference_cache = dict(itertools.islice(self.reference_cache.items(), snapshot["reference_cache_size"]))
+        python, numpy_state, torch_state = snapshot["rng"]
+        random.setstate(python)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        self.episode = snapshot["episode"]
+
+    def _checkpoint_interrupted(self) -> TrainingInterrupted:
+        """Ctrl-C: roll an unfinished episode back, checkpoint the last completed one, close the metric sinks."""
+        boundary = getattr(self, "_boundary", None)
+        if boundary is not None:
+            self._restore(boundary)
+            self._boundary = None
+        self._close_loggers()
+        directory = None
+        if self.is_main:
+            # No barrier: the other processes may be anywhere (or already gone) after a Ctrl-C.
+            directory = self.save_checkpoint(barrier=False)
+        return TrainingInterrupted(self.episode, directory)
 
 
 def _policy_rng_state(policy: Any) -> dict[str, Any] | None:
@@ -644,6 +749,18 @@ def _policy_rng_state(policy: Any) -> dict[str, Any] | None:
 def _set_policy_rng_state(policy: Any, state: dict[str, Any] | None) -> None:
     if state is not None and hasattr(policy, "set_rng_state"):
         policy.set_rng_state(state)
+
+
+def _trained(learner: Learner) -> list[torch.nn.Parameter]:
+    """A seat's trained parameters in a fixed order: its adapter's, then its value head's."""
+    return [*learner.params, *learner.value_head.parameters()]
+
+
+def _set_grads(learner: Learner, grads: list[torch.Tensor | None] | None) -> None:
+    if grads is None:  # a checkpoint from before gradients were saved
+        return
+    for p, grad in zip(_trained(learner), grads, strict=True):
+        p.grad = None if grad is None else grad.to(device=p.device, dtype=p.dtype).clone()
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
