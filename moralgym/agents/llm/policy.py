@@ -26,6 +26,12 @@ Speed, three ideas:
    token after a cached prompt costs a one-token step. Both are dropped when the weights change (detected from the
    parameters' in-place ``_version`` counters, which every optimizer step and ``load_state_dict`` bump), when the
    dtype/device changes, or on :meth:`LLMPolicy.invalidate_cache`; the active PEFT adapter is part of the key.
+
+Sliding windows (Gemma-2, Mistral...): transformers slides a window over KV-cache *columns*, and ideas 1-3 put
+padding between a row's tokens, so they are used only while every forwarded row, padding included, spans fewer
+columns than the model's ``sliding_window`` (Gemma-2's 4096 against prompts of a few hundred tokens: always).
+Otherwise the call's log-probs come from plain forwards of whole left-padded rows (no shared prefixes, no KV
+reuse, no prefetch; the prefix cache still works): slower, and exactly those of a plain forward.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from moralgym.agents.llm.parsing import parse_action
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.envs.games import ILLEGAL, MatrixGame, get_game
 
-__all__ = ["Decision", "LLMAgent", "LLMPolicy", "decide_jointly", "sample_from_logprobs"]
+__all__ = ["Decision", "LLMAgent", "LLMPolicy", "attention_window", "decide_jointly", "sample_from_logprobs"]
 
 
 @dataclass
@@ -198,6 +204,9 @@ class LLMPolicy:
         self._cache_fingerprint: Hashable | None = None
         self._encoded: dict[str, tuple[int, ...]] = {}
         self._logits_to_keep = True
+        #: The model's attention window (``config.sliding_window`` of a model with sliding-window layers), or None;
+        #: re-read at every call, since every pass wider than it is checked (see :meth:`_extend`).
+        self._window: int | None = attention_window(model)
         #: Prompt length in tokens (including the answer prefix) of each decision of the last :meth:`decide` call.
         self.prompt_lengths: list[int] = []
         #: Counters since construction: decisions, forward passes, rows and (non-padding) tokens forwarded,
@@ -356,9 +365,27 @@ class LLMPolicy:
 
     def next_token_logprobs(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         """``(n, V)`` log-probs of the token after each sequence, batched with left padding (no cache; for checks)."""
+        rows = [tuple(s) for s in sequences]
         with self._inference():
-            logprobs, _ = self._prefill([tuple(s) for s in sequences])
-            return logprobs
+            self._window = attention_window(self.model)
+            if self._fits_window(rows, 0):
+                try:
+                    return self._prefill(rows)[0]
+                except _WindowExceeded:
+                    pass  # padding between shared runs spread a row past the window: recompute as plain rows
+            return self._prefill(rows, exact=True)[0]
+
+    def _fits_window(self, rows: Sequence[tuple[Any, ...]], generated: int) -> bool:
+        """Whether every row plus ``generated`` more tokens stays shorter than the model's sliding window.
+
+        Only then can the KV-sharing paths (prefix tree, kept KV rows, one-token steps) be exact: transformers
+        slides a window over cache *columns*, and those paths put padding between a row's tokens; a row that
+        reaches the window would also see its sliding layers' cache cut to the window. Longer rows go straight
+        to plain, exact forwards (see :meth:`_prefill`) instead of failing halfway.
+        """
+        if self._window is None or not rows:
+            return True
+        return max(len(_untag(row)[1]) for row in rows) + generated < self._window
 
     @contextmanager
     def _inference(self, rows_name_adapters: bool = False):
@@ -387,7 +414,13 @@ class LLMPolicy:
         return next(self.model.parameters()).device
 
     def _forward(
-        self, input_ids, attention_mask, position_ids, past=None, adapters: Sequence[str | None] | None = None
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        past=None,
+        adapters: Sequence[str | None] | None = None,
+        use_cache: bool = True,
     ) -> tuple[torch.Tensor, Any]:
         kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._logits_to_keep else {}
         if adapters is not None and any(a is not None for a in adapters):
@@ -398,14 +431,14 @@ class LLMPolicy:
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 past_key_values=past,
-                use_cache=True,
+                use_cache=use_cache,
                 **kwargs,
             )
         except TypeError:
             if not self._logits_to_keep:
                 raise
             self._logits_to_keep = False  # an architecture without logits_to_keep: compute all positions
-            return self._forward(input_ids, attention_mask, position_ids, past, adapters)
+            return self._forward(input_ids, attention_mask, position_ids, past, adapters, use_cache)
         self.stats["forwards"] += 1
         self.stats["rows"] += int(input_ids.shape[0])
         self.stats["tokens"] += int(attention_mask[:, -input_ids.shape[1] :].sum())
@@ -431,12 +464,20 @@ class LLMPolicy:
         parents: Sequence[tuple[_LiveGroup, int]] | None,
         segments: Sequence[Sequence[int]],
         adapters: Sequence[str | None] | None = None,
+        keep: bool = True,
     ) -> tuple[torch.Tensor, _LiveGroup]:
         """Forward ``segments[i]`` on top of the KV row ``parents[i]`` (or from scratch): one batched pass.
 
         Segments are left-padded *between* the parent's tokens and their own (masked out; position ids continue
         after the parent's real tokens), so rows of different lengths share the pass without changing any result.
-        Returns the next-token log-probs after each segment and the new KV group (one row per segment).
+        Returns the next-token log-probs after each segment and the new KV group (one row per segment; without
+        ``keep`` the pass builds no KV cache and the group's ``past`` is None).
+
+        Raises:
+            _WindowExceeded: the pass is at least as wide as the model's sliding window and some row's tokens,
+                padding between them included, span the window. transformers masks a sliding layer by cache
+                column, not by position, so such a row would silently lose keys it should see. Nothing has been
+                forwarded; the caller recomputes with plain rows (``exact``), which are always right.
         """
         ids, segment_mask = self._left_pad(segments)
         offsets = (segment_mask.cumsum(-1) - 1).clamp(min=0)
@@ -446,7 +487,20 @@ class LLMPolicy:
             past, parent_mask, start = self._gather(parents, reserve=ids.shape[1])
             mask = torch.cat([parent_mask, segment_mask], dim=1)
             positions = start.unsqueeze(-1) + offsets
-        logprobs, past = self._forward(ids, mask, positions, past, adapters)
+        width = mask.shape[1]
+        if keep and self._window is not None and width >= self._window:
+            # A pass narrower than the window is exact whatever its padding (no key is ever out of the window).
+            # A wider one is exact iff each row's real tokens span fewer than ``window`` columns: then the column
+            # window hides only padding, as the position window hides nothing (positions < span < window).
+            if bool(mask[:, : width - self._window + 1].any()):
+                raise _WindowExceeded(width)
+            if past is None:
+                # The model's own cache would keep only its sliding layers' last ``window - 1`` columns (padding
+                # here, but then the cache no longer lines up with the mask): a plain DynamicCache keeps them all.
+                from transformers import DynamicCache
+
+                past = DynamicCache()
+        logprobs, past = self._forward(ids, mask, positions, past, adapters, use_cache=keep)
         return logprobs, _LiveGroup(past, mask, positions[:, -1] + 1)
 
     def _gather(
@@ -489,7 +543,7 @@ class LLMPolicy:
         past = _reserved_cache(buffers, filled=width)
         return past, mask, positions
 
-    def _prefill(self, rows: Sequence[tuple[Any, ...]]) -> tuple[torch.Tensor, list[_LiveGroup]]:
+    def _prefill(self, rows: Sequence[tuple[Any, ...]], exact: bool = False) -> tuple[torch.Tensor, list[_LiveGroup]]:
         """Next-token log-probs of every row (``(n, V)``, in order) and the KV groups holding them.
 
         A row is a token tuple, optionally led by an adapter name (see :func:`decide_jointly`). Each returned
@@ -499,19 +553,26 @@ class LLMPolicy:
         level by level, each level on top of the KV cache of the level before. The prompts of a game differ only at
         the token order, the payoffs and the previous moves, so this forwards each token of the tree once instead
         of once per prompt.
+
+        ``exact``: every row is forwarded whole, as its own left-padded row, with no KV cache built or returned
+        (no groups). Left padding shifts a row's columns uniformly, so a sliding window over columns is the window
+        over positions: the path for rows that reach the model's sliding window (see :meth:`_fits_window`).
         """
         split = {row: _untag(row) for row in rows}
         if any(len(tokens) == 0 for _, tokens in split.values()):
             raise ValueError("cannot compute next-token log-probs after an empty sequence")
         results: dict[tuple[Any, ...], torch.Tensor] = {}
         groups: list[_LiveGroup] = []
-        if not self.share_prefixes:
-            for start in range(0, len(rows), self.batch_size):
-                chunk = list(rows[start : start + self.batch_size])
-                logprobs, group = self._extend(None, [split[r][1] for r in chunk], [split[r][0] for r in chunk])
-                group.rows = {row: j for j, row in enumerate(chunk)}
+        if exact or not self.share_prefixes:
+            plain = list(dict.fromkeys(rows)) if exact and self.share_prefixes else list(rows)
+            for start in range(0, len(plain), self.batch_size):
+                chunk = plain[start : start + self.batch_size]
+                tokens, tags = [split[r][1] for r in chunk], [split[r][0] for r in chunk]
+                logprobs, group = self._extend(None, tokens, tags, keep=not exact)
                 results.update(zip(chunk, logprobs, strict=True))
-                groups.append(group)
+                if not exact:
+                    group.rows = {row: j for j, row in enumerate(chunk)}
+                    groups.append(group)
             return torch.stack([results[row] for row in rows]), groups
         by_adapter: dict[str | None, list[tuple[int, ...]]] = {}
         for tag, tokens in dict.fromkeys(split.values()):
@@ -612,7 +673,29 @@ class LLMPolicy:
         """Sample ``max_new_tokens`` tokens per query; shared by the cached and the uncached paths.
 
         ``prefetch``: extra prompts whose next-token distribution (and KV) is computed with the first step's.
+
+        A model with sliding-window layers (Gemma-2, Mistral...) gets the fast paths only while every forwarded
+        row stays shorter than its window (the common case: Gemma-2's 4096 against prompts of a few hundred
+        tokens). A prompt that reaches it is sampled from plain, exact forwards of whole rows instead, and so is
+        a call whose padding between shared runs turned out to span the window (:class:`_WindowExceeded`).
+        Every log-prob is then that of a plain forward of the prompt and the tokens before it, in every mode.
         """
+        self._window = attention_window(self.model)
+        if self._fits_window([*queries, *prefetch], self.max_new_tokens - 1):
+            counted = self.stats["cache_hits"], self.stats["cache_misses"]
+            try:
+                return self._sample(queries, uniforms, prefetch, exact=False)
+            except _WindowExceeded:
+                # What was computed before is exact and stays cached; the rerun draws the same uniforms, so it
+                # samples the same tokens. Lookups are counted once, by the rerun.
+                self.stats["cache_hits"], self.stats["cache_misses"] = counted
+        # No prefetch: without shared prefixes each sibling prompt would cost a whole row, most of them for nothing.
+        return self._sample(queries, uniforms, (), exact=True)
+
+    def _sample(
+        self, queries: list[tuple[int, ...]], uniforms: torch.Tensor, prefetch: Sequence[tuple[int, ...]], exact: bool
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """:meth:`_generate`'s loop: per token, fill the missing log-probs (``exact``: by plain rows), then sample."""
         n = len(queries)
         if self.prefix_cache:
             table: OrderedDict[Hashable, torch.Tensor] = self._cache
@@ -627,7 +710,8 @@ class LLMPolicy:
         live: list[_LiveGroup] = []
         for step in range(self.max_new_tokens):
             extra = prefetch if step == 0 else ()
-            live = self._fill(table, keys, parents, sequences, live, last=step == self.max_new_tokens - 1, extra=extra)
+            last = step == self.max_new_tokens - 1
+            live = self._fill(table, keys, parents, sequences, live, last=last, extra=extra, exact=exact)
             stacked = torch.stack([table[k] for k in keys])
             for k in dict.fromkeys(keys):
                 table.move_to_end(k)
@@ -652,11 +736,13 @@ class LLMPolicy:
         live: list[_LiveGroup],
         last: bool,
         extra: Sequence[tuple[int, ...]] = (),
+        exact: bool = False,
     ) -> list[_LiveGroup]:
         """Compute the next-token log-probs of every key not in ``table``; return the KV groups for the next step.
 
         A key whose parent (the same sequence one token shorter) has a KV row, from this call's previous step or
         kept from an earlier call, costs a one-token step; all such keys share one pass. The rest are prefilled.
+        ``exact``: no KV row is used or kept; every missing key's whole sequence is forwarded as a plain row.
         """
         missing: dict[Hashable, int] = {}
         for i, key in enumerate(keys):
@@ -668,7 +754,7 @@ class LLMPolicy:
         extra = [q for q in dict.fromkeys(extra) if q not in table and q not in missing]
         if not missing and not extra:
             return []
-        remember = table is self._cache
+        remember = table is self._cache and not exact
         located: dict[Hashable, tuple[_LiveGroup, int]] = {}
         for group in live:
             for key, row in group.rows.items():
@@ -682,9 +768,9 @@ class LLMPolicy:
         for start in range(0, len(children), self.batch_size):
             chunk = children[start : start + self.batch_size]
             sources = [located[parents[missing[k]]] for k in chunk]
-            self.stats["kv_reused"] += sum(1 for group, _ in sources if not any(group is g for g in live))
             adapters = [_untag(tuple(sequences[missing[k]][:1]))[0] for k in chunk]
             logprobs, group = self._extend(sources, [(sequences[missing[k]][-1],) for k in chunk], adapters)
+            self.stats["kv_reused"] += sum(1 for group, _ in sources if not any(group is g for g in live))
             for j, k in enumerate(chunk):
                 table[k] = logprobs[j]
             if not last:
@@ -702,7 +788,7 @@ class LLMPolicy:
             return new_groups
         # Identical rows are forwarded once when sharing; without it every decision pays its own row (the baseline).
         rows = list(keys_of_row) if self.share_prefixes else [*fresh.values(), *extra]
-        logprobs, groups = self._prefill(rows)
+        logprobs, groups = self._prefill(rows, exact=exact)
         for row, vector in zip(rows, logprobs, strict=True):
             for key in keys_of_row[row]:
                 table[key] = vector
@@ -756,6 +842,36 @@ def _native_gqa_on_cpu(device: torch.device):
         yield
     finally:
         os.environ.pop("TRANSFORMERS_SDPA_FORCE_GQA", None)
+
+
+class _WindowExceeded(Exception):
+    """Raised before a KV-sharing pass whose padded rows span the model's sliding window (see
+    :meth:`LLMPolicy._extend`); caught by the callers, which recompute with plain rows. Never reaches a user."""
+
+
+def attention_window(model: Any) -> int | None:
+    """The sliding window of ``model``'s attention, or None if no layer slides (or the model has no config).
+
+    Code that shares KV rows between sequences (prefix trees, kept caches) must stay inside it: transformers slides
+    the window over cache columns, so padding between a row's tokens would push real keys out of it.
+
+    A ``sliding_window`` that the layers do not use (``layer_types`` without ``"sliding_attention"``, or
+    ``use_sliding_window=False`` as in Qwen2) is None: treating it as used would only send long prompts down the
+    slower exact path, but missing a used one would give wrong log-probs, hence the permissive reading otherwise.
+    """
+    config = getattr(model, "config", None)
+    text_config = getattr(config, "get_text_config", None)
+    if callable(text_config):
+        config = text_config(decoder=True)
+    window = getattr(config, "sliding_window", None)
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None
+    if getattr(config, "use_sliding_window", True) is False:
+        return None
+    return window
 
 
 def _cache_layers(past: Any) -> list[Any]:
