@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from moralgym.agents.llm.policy import attention_window
+
 VALUE_HEAD_FILE = "value_head.safetensors"
 
 
@@ -189,6 +191,12 @@ class _Node:
         self.parent = parent
 
 
+def _context_node(context: Sequence[int], index: int) -> _Node:
+    node = _Node(list(context))
+    node.context = index
+    return node
+
+
 def _radix_tree(contexts: Sequence[Sequence[int]]) -> list[list[_Node]]:
     """The contexts as a radix tree (shared prefixes stored once), returned level by level from the root's children.
 
@@ -238,6 +246,11 @@ def tree_forward(
     """
     device = next(model.parameters()).device
     levels = _radix_tree(contexts)
+    window = attention_window(model)
+    if window is not None and sum(max(len(node.tokens) for node in nodes) for nodes in levels) >= window:
+        # A sliding window shorter than the tree's widest row: padding between shared runs would push real keys out
+        # of it (transformers slides it over cache columns). One left-padded level of whole contexts is exact.
+        levels = [[_context_node(context, index) for index, context in enumerate(contexts)]]
     logits_out: list[torch.Tensor | None] = [None] * len(contexts)
     hidden_out: list[torch.Tensor | None] = [None] * len(contexts)
     row_of: dict[int, int] = {}  # id(node) -> row in its level's batch
