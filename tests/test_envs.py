@@ -29,6 +29,7 @@ from moralgym.envs import (
     get_game,
     get_reward,
     list_rewards,
+    make_opponent,
 )
 from moralgym.envs.registration import GYMNASIUM_IDS, PETTINGZOO_IDS
 from moralgym.envs.single_agent import SingleAgentMatrixGameEnv
@@ -507,3 +508,219 @@ def test_vector_env_schedule_follows_each_sub_envs_episode():
 
 def test_moralgym_version():
     assert moralgym.__version__
+
+
+# --------------------------------------------------------------------------------------------------- registry keywords
+@pytest.mark.parametrize(
+    ("build", "bad", "accepted"),
+    [
+        (lambda: get_reward("deontological", penalt=5), "penalt", "'penalty', 'illegal_reward'"),
+        (lambda: get_reward("utilitarian", ilegal_reward=-10), "ilegal_reward", "'illegal_reward', 'penalty'"),
+        (lambda: get_reward("game_then_deontological", switch=3), "switch", "'switch_episode'"),
+        (lambda: get_reward(lambda inputs: 0.0, nam="x"), "nam", "'name'"),
+        (lambda: make_opponent("tit_for_tat", q=0.1), "q", "none"),
+        (lambda: make_opponent("generous_tit_for_tat", qq=0.1), "qq", "'q'"),
+        (lambda: make_opponent("memory_one", p_cc=1, p_cd=0, p_dc=1, pdd=0), "pdd", "'p_dd'"),
+    ],
+)
+def test_registry_factories_reject_unknown_keywords(build, bad, accepted):
+    with pytest.raises(TypeError, match=rf"unknown keyword argument '{bad}'.*accepted keyword arguments: .*{accepted}"):
+        build()
+
+
+def test_registry_factories_still_take_their_keywords():
+    assert get_reward("utilitarian", penalty=3, illegal_reward=-10).illegal_reward == -10  # one kwargs set for all
+    assert get_reward("game_then_deontological", switch_episode=3, penalty=1).at(3).penalty == 1
+    assert make_opponent("generous_tit_for_tat", q=0.25).q == 0.25
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", ["penalty", "illegal_reward"])
+def test_nan_and_infinite_penalties_are_rejected(name, value):
+    for build in (
+        lambda: get_reward("game_deontological", **{name: value}),
+        lambda: get_reward("utilitarian", **{name: value}),
+        lambda: MatrixGameEnv(**{name: value}),
+        lambda: SingleAgentMatrixGameEnv(**{name: value}),
+        lambda: MatrixGameVectorEnv(2, **{name: value}),
+    ):
+        with pytest.raises(ValueError, match=rf"{name} must be a finite number, got -?(nan|inf)"):
+            build()
+
+
+# --------------------------------------------------------------------------------------------------- actions
+@pytest.mark.parametrize("wrap", [np.array, lambda a: np.array([a]), np.int64, np.int8, lambda a: np.array([[a]])])
+def test_size_one_integer_arrays_are_actions(wrap):
+    env = MatrixGameEnv(initial_state="none")
+    env.reset(seed=0)
+    _, rewards, _, _, infos = env.step({"player_0": wrap(1), "player_1": wrap(0)})
+    assert rewards == {"player_0": 4.0, "player_1": 0.0} and infos["player_0"]["action"] == 1
+    single = SingleAgentMatrixGameEnv(initial_state="none")
+    single.reset(seed=0)
+    assert single.step(wrap(1))[4]["action"] == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (np.array([1, 0]), r"array\(\[1, 0\]\)"),
+        (np.array([1.0]), r"array\(\[1.\]\)"),
+        (1.0, "1.0"),
+        (True, "True"),
+        (np.array([5]), r"array\(\[5\]\)"),
+        ("D", "'D'"),
+    ],
+)
+def test_bad_actions_name_the_agent_and_the_value(bad, shown):
+    env = MatrixGameEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=rf"'player_1'.*{shown}|{shown}.*'player_1'"):
+        env.step({"player_0": C, "player_1": bad})
+    single = SingleAgentMatrixGameEnv()
+    single.reset(seed=0)
+    with pytest.raises(ValueError, match=shown):
+        single.step(bad)
+
+
+# --------------------------------------------------------------------------------------------------- reset needed
+def test_stepping_before_reset_or_after_truncation_needs_reset():
+    single = SingleAgentMatrixGameEnv(num_rounds=2)
+    with pytest.raises(gymnasium.error.ResetNeeded, match=r"before reset\(\); call reset\(\)"):
+        single.step(C)
+    single.reset(seed=0)
+    single.step(C)
+    assert single.step(C)[3]
+    with pytest.raises(gymnasium.error.ResetNeeded, match=r"truncated; call reset\(\)"):
+        single.step(C)
+    single.reset()
+    single.step(C)  # fine again
+    vector = MatrixGameVectorEnv(3)
+    with pytest.raises(gymnasium.error.ResetNeeded, match=r"call reset\(\)"):
+        vector.step(np.zeros(3, dtype=int))
+    parallel = MatrixGameEnv()
+    with pytest.raises(RuntimeError, match=r"before reset\(\); call reset\(\)"):
+        parallel.step({"player_0": C, "player_1": C})
+    with pytest.raises(moralgym.envs.ResetNeeded):
+        parallel.step({"player_0": C, "player_1": C})
+
+
+# --------------------------------------------------------------------------------------------------- rgb_array
+def test_rgb_array_render_on_the_single_and_parallel_envs():
+    for env_id in GYMNASIUM_IDS:
+        assert "rgb_array" in gymnasium.spec(env_id).make().metadata["render_modes"]
+    env = gymnasium.make("moralgym/IPD-v0", render_mode="rgb_array", initial_state="none")
+    env.reset(seed=0)
+    before = env.render()
+    env.step(D)
+    image = env.render()
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.shape == before.shape
+    assert not np.array_equal(image, before)  # the round's moves are drawn
+    parallel = MatrixGameEnv(render_mode="rgb_array", num_rounds=3)
+    parallel.reset(seed=0)
+    parallel.step({"player_0": C, "player_1": ILLEGAL})
+    frame = parallel.render()
+    assert frame.dtype == np.uint8 and frame.shape == (32, 64, 3)
+    assert "rgb_array" in parallel.metadata["render_modes"]
+
+
+# --------------------------------------------------------------------------------------------------- info keys
+def test_reset_and_step_infos_have_the_same_keys():
+    env = MoralRewardWrapper(MatrixGameEnv(), {"player_0": "deontological", "player_1": "game"})
+    _, reset_infos = env.reset(seed=0)
+    _, _, _, _, step_infos = env.step({"player_0": C, "player_1": D})
+    for agent in env.possible_agents:
+        assert set(reset_infos[agent]) == set(step_infos[agent])
+        assert set(reset_infos[agent]["moral_rewards"]) == set(step_infos[agent]["moral_rewards"])
+    assert reset_infos["player_0"]["reward_name"] == "deontological" and reset_infos["player_1"]["round"] == 0
+    observations, infos = MatrixGameEnv().reset(seed=0)
+    assert [infos["player_0"]["action"], infos["player_0"]["other_action"]] == observations["player_0"].tolist()
+
+
+# --------------------------------------------------------------------------------------------------- seeding
+def test_unseeded_first_reset_draws_fresh_entropy_in_copies():
+    """Copies of an env that was never reset (cloudpickle, SuperSuit's vec envs) must not replay the same games."""
+    for make in (MatrixGameEnv, lambda: SingleAgentMatrixGameEnv(opponent="random"), lambda: MatrixGameVectorEnv(8)):
+        original = make()
+        copies = [pickle.loads(pickle.dumps(original)) for _ in range(3)]
+        starts = []
+        for env in copies:
+            observations = [env.reset()[0] for _ in range(16)]
+            starts.append(np.array([list(o.values()) if isinstance(o, dict) else o for o in observations]).tolist())
+        assert starts[0] != starts[1] or starts[1] != starts[2]
+
+
+def test_seeded_resets_replay_the_same_games_as_before():
+    env = MatrixGameEnv()
+    starts = [env.reset(seed=s)[0]["player_0"].tolist() for s in range(8)]
+    assert starts == [[0, 0], [1, 1], [0, 0], [1, 0], [1, 0], [1, 1], [1, 1], [0, 1]]
+    single = SingleAgentMatrixGameEnv("ipd", opponent="random")
+    single.reset(seed=3)
+    opponent = []
+    for _ in range(2):
+        opponent += [single.step(k % 2)[4]["opponent_action"] for k in range(5)]
+        single.reset()
+    assert opponent == [1, 1, 0, 1, 1, 1, 1, 0, 1, 0]
+
+
+# --------------------------------------------------------------------------------------------------- AEC rewards
+def aec_transcript(reward_timing, moves):
+    env = pettingzoo.make("aec", "moralgym/ipd-v0", num_rounds=len(moves), initial_state="none", **reward_timing)
+    env.reset(seed=0)
+    seen, round_of = [], {"player_0": 0, "player_1": 0}
+    for agent in env.agent_iter():
+        _, reward, termination, truncation, _ = env.last()
+        seen.append((agent, reward, dict(env.rewards)))
+        env.step(None if termination or truncation else moves[round_of[agent]][agent == "player_1"])
+        round_of[agent] += 1
+    return seen
+
+
+def test_aec_last_gives_every_agent_its_round_reward_on_its_own_turn():
+    moves = [(D, C), (C, D), (C, C)]  # IPD payoffs (4, 0), (0, 4), (3, 3)
+    for timing in ({}, {"reward_timing": "own_turn"}):
+        seen = aec_transcript(timing, moves)
+        assert [r for a, r, _ in seen if a == "player_0"] == [0, 4, 0, 3]
+        assert [r for a, r, _ in seen if a == "player_1"] == [0, 0, 4, 3]
+    # own_turn: env.rewards agrees with last(): only the agent about to act is paid, each reward exactly once.
+    for agent, reward, rewards in aec_transcript({"reward_timing": "own_turn"}, moves):
+        assert rewards[agent] == reward and all(r == 0 for a, r in rewards.items() if a != agent)
+    with pytest.raises(ValueError, match="reward_timing must be one of 'round', 'own_turn'"):
+        moralgym.envs.ipd_v0.env(reward_timing="later")
+
+
+def test_aec_own_turn_passes_the_api_test():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        api_test(moralgym.envs.ipd_v0.env(reward_timing="own_turn"), num_cycles=100)
+
+
+# --------------------------------------------------------------------------------------------------- observation types
+@pytest.mark.parametrize("observation_type", ["discrete", "one_hot", "multi_discrete"])
+def test_observation_types_pass_the_checkers(observation_type):
+    kwargs = {"observation_type": observation_type}
+    parallel_api_test(pettingzoo.make("parallel", "moralgym/ipd-v0", **kwargs), num_cycles=100)
+    parallel_seed_test(lambda: pettingzoo.make("parallel", "moralgym/stag_hunt-v0", **kwargs), num_cycles=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        api_test(pettingzoo.make("aec", "moralgym/chicken-v0", **kwargs), num_cycles=100)
+    check_env(gymnasium.make("moralgym/IPD-v0", opponent="random", **kwargs).unwrapped)
+    vector = gymnasium.make_vec("moralgym/IPD-v0", 4, vectorization_mode="vector_entry_point", **kwargs)
+    sync = gymnasium.make_vec("moralgym/IPD-v0", 4, vectorization_mode="sync", **kwargs)
+    assert vector.observation_space == sync.observation_space
+    assert np.array_equal(vector.reset(seed=5)[0], sync.reset(seed=5)[0])
+    assert vector.observation_space.contains(vector.step(np.ones(4, dtype=np.int64))[0])
+
+
+def test_observation_type_values():
+    spaces = gymnasium.spaces
+    for observation_type, space, value in [
+        ("discrete", spaces.Discrete(9), 1 * 3 + 0),
+        ("one_hot", spaces.Box(0, 1, (6,), np.float32), [0, 1, 0, 1, 0, 0]),
+    ]:
+        env = MatrixGameEnv(initial_state="none", observation_type=observation_type)
+        env.reset(seed=0)
+        observations, *_ = env.step({"player_0": D, "player_1": C})
+        assert env.observation_space("player_0") == space
+        assert np.array_equal(observations["player_0"], value)
+    with pytest.raises(ValueError, match="observation_type must be one of 'multi_discrete', 'discrete', 'one_hot'"):
+        MatrixGameEnv(observation_type="box")

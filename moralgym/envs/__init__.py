@@ -3,6 +3,7 @@
 Imports numpy, gymnasium and pettingzoo only (never torch).
 """
 
+from moralgym.envs._validation import ResetNeeded
 from moralgym.envs.games import (
     COOPERATE,
     DEFECT,
@@ -15,6 +16,7 @@ from moralgym.envs.games import (
     register_game,
 )
 from moralgym.envs.matrix_game import MatrixGameEnv
+from moralgym.envs.observations import OBSERVATION_TYPES
 from moralgym.envs.opponents import OpponentStrategy, list_opponents, make_opponent, register_opponent
 from moralgym.envs.rewards import (
     CallableReward,
@@ -36,6 +38,7 @@ __all__ = [
     "DEFECT",
     "ILLEGAL",
     "NO_MOVE",
+    "OBSERVATION_TYPES",
     "PAPER_GAMES",
     "CallableReward",
     "DeontologicalReward",
@@ -46,6 +49,7 @@ __all__ = [
     "MoralReward",
     "MoralRewardWrapper",
     "OpponentStrategy",
+    "ResetNeeded",
     "RewardInputs",
     "RewardSchedule",
     "UtilitarianReward",

@@ -10,17 +10,18 @@ one per step (for a stochastic opponent), whatever the opponent and ``initial_st
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
+from moralgym.envs._validation import ResetNeeded, check_finite
 from moralgym.envs.games import MatrixGame, get_game
 from moralgym.envs.matrix_game import NO_MOVE, check_actions, validate_env_arguments
+from moralgym.envs.observations import DEFAULT_OBSERVATION_TYPE, check_observation_type, observation_table
 from moralgym.envs.opponents import OpponentStrategy, make_opponent
 from moralgym.envs.outcomes import (
-    STATE_TO_OBSERVATION,
     STATE_TO_SWAPPED_OBSERVATION,
     OutcomeTable,
     round_code,
@@ -56,53 +57,6 @@ def resolve_opponents(
     return [(strategy, np.array(indices, dtype=np.int64)) for strategy, indices in groups.values()]
 
 
-class RoundInfo(Mapping):
-    """The per-game details of one step, gathered from the outcome table only when a key is read.
-
-    Keys (arrays with one entry per game): ``opponent_action``, ``illegal``, ``game_payoff``, ``opponent_payoff``,
-    ``opponent_previous``, ``moral_rewards`` (a dict of the four fixed rewards; absent if not requested), and
-    Gymnasium's ``_key`` masks (which games the entry is valid for).
-    """
-
-    _FIELDS = {
-        "illegal": "illegal_0",
-        "game_payoff": "payoff_0",
-        "opponent_payoff": "payoff_1",
-        "opponent_previous": "previous_1",
-    }
-
-    def __init__(self, table: OutcomeTable, codes: np.ndarray, opponent: np.ndarray, components: bool) -> None:
-        self._table, self._codes = table, codes
-        self._values: dict[str, Any] = {"opponent_action": opponent}
-        self._keys = ["opponent_action", *self._FIELDS, *(["moral_rewards"] if components else [])]
-        self.valid: np.ndarray | None = None  # None: valid for every game (the mask is built only if read)
-
-    def __getitem__(self, key: str) -> Any:
-        if key.startswith("_") and key[1:] in self._keys:
-            if self.valid is None:
-                self.valid = np.ones(len(self._codes), dtype=bool)
-            return self.valid
-        if key not in self._keys:
-            raise KeyError(key)
-        if key not in self._values:
-            if key == "moral_rewards":
-                self._values[key] = {k: np.take(v, self._codes) for k, v in self._table.components_0.items()}
-            else:
-                self._values[key] = np.take(getattr(self._table, self._FIELDS[key]), self._codes)
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        for key in self._keys:
-            yield key
-            yield f"_{key}"
-
-    def __len__(self) -> int:
-        return 2 * len(self._keys)
-
-    def __repr__(self) -> str:
-        return f"RoundInfo({dict(self)!r})"
-
-
 class MatrixGameBatch:
     """``n`` learner-vs-opponent games. Arrays are indexed by game; the learner is the row player (player 0).
 
@@ -122,9 +76,12 @@ class MatrixGameBatch:
         penalty: float = DEFAULT_PENALTY,
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
         partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
+        observation_type: str = DEFAULT_OBSERVATION_TYPE,
     ) -> None:
         validate_env_arguments(num_rounds, initial_state)
         self.partner_illegal = check_partner_illegal(partner_illegal)
+        self.observation_type = check_observation_type(observation_type)
+        self._encode = observation_table(self.observation_type)
         if isinstance(num_games, bool) or not isinstance(num_games, (int, np.integer)) or num_games < 1:
             raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
         self.n = int(num_games)
@@ -132,24 +89,43 @@ class MatrixGameBatch:
         self.reward = get_reward(reward)
         self.num_rounds = int(num_rounds)
         self.initial_state = initial_state
-        self.penalty = float(penalty)
-        self.illegal_reward = float(illegal_reward)
+        self.penalty = check_finite("penalty", penalty)
+        self.illegal_reward = check_finite("illegal_reward", illegal_reward)
         self.table = OutcomeTable(self.game, self.penalty, self.illegal_reward, self.partner_illegal)
+        # Every per-round info entry of each of the 81 rounds as one record: step() gathers them with one np.take.
+        self._info_tables = (self._round_records(False), self._round_records(True))
         self.opponent_groups = resolve_opponents(opponent, self.n)
         self._single_group = len(self.opponent_groups) == 1
         # Deterministic opponents ignore their uniforms: advance the streams without computing them.
         self._stochastic = any(getattr(strategy, "stochastic", True) for strategy, _ in self.opponent_groups)
         self._no_uniforms = np.zeros(self.n)
-        self.rng = CounterRNG.from_seed(entropy_seed(), self.n)
+        # Seeded by seed() or on the first reset (never here), so copies of an unreset batch draw different games.
+        self.rng: CounterRNG | None = None
+        self.started = False  # reset() has run: step() is allowed
         self.states = np.full(self.n, state_code(NO_MOVE, NO_MOVE), dtype=np.int64)
         self.rounds = np.zeros(self.n, dtype=np.int64)
         self.episodes = np.full(self.n, -1, dtype=np.int64)
         self.memory = [strategy.initial_memory(len(idx)) for strategy, idx in self.opponent_groups]
 
+    def _round_records(self, with_components: bool) -> np.ndarray:
+        table = self.table
+        columns = {
+            "opponent_previous": table.previous_1,
+            "illegal": table.illegal_0,
+            "game_payoff": table.payoff_0,
+            "opponent_payoff": table.payoff_1,
+            **({f"moral_rewards/{k}": v for k, v in table.components_0.items()} if with_components else {}),
+        }
+        records = np.zeros(81, dtype=[(name, values.dtype) for name, values in columns.items()])
+        for name, values in columns.items():
+            records[name] = values
+        return records
+
     @property
     def observations(self) -> np.ndarray:
-        """Learner observations ``(n, 2)``: ``[own previous, opponent previous]``."""
-        return np.take(STATE_TO_OBSERVATION, self.states, axis=0)  # np.take: ~10x faster than fancy indexing here
+        """Learner observations, ``(n, 2)`` ``[own previous, opponent previous]`` for ``"multi_discrete"`` (one row
+        per game of the ``observation_type`` encoding, :mod:`moralgym.envs.observations`)."""
+        return np.take(self._encode, self.states, axis=0)  # np.take: ~10x faster than fancy indexing here
 
     # -- reset ---------------------------------------------------------------------------------------------------
     def seed(self, seeds: int | Sequence[int]) -> None:
@@ -164,6 +140,10 @@ class MatrixGameBatch:
 
     def reset(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Start a new episode in every game (or where ``mask``); returns learner observations ``(n, 2)``."""
+        if self.rng is None:  # first reset without a seed: fresh entropy (drawn now, not in __init__)
+            self.rng = CounterRNG.from_seed(entropy_seed(), self.n)
+        if mask is None:
+            self.started = True
         first, second = self.rng.uniform(mask), self.rng.uniform(mask)
         if self.initial_state == "random":
             fresh = state_code(first < 0.5, second < 0.5)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
@@ -205,8 +185,13 @@ class MatrixGameBatch:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Play one round in every game (or where ``mask``; other games are left untouched).
 
-        Returns ``(observations, rewards, truncated, info)``; ``info`` is a :class:`RoundInfo`.
+        Returns ``(observations, rewards, truncated, info)``; ``info`` is a dict of arrays with one entry per game:
+        ``round`` (rounds played, after this one), ``action``, ``opponent_action``, ``opponent_previous``,
+        ``illegal``, ``game_payoff``, ``opponent_payoff`` and, if ``with_components``, ``moral_rewards`` (a dict of
+        the four fixed rewards).
         """
+        if not self.started:
+            raise ResetNeeded("step() called before reset(); call reset() first")
         learner = check_actions(actions, "step")
         if learner.shape != (self.n,):
             raise ValueError(f"step() expects {self.n} actions (one per game), got shape {learner.shape}")
@@ -218,7 +203,6 @@ class MatrixGameBatch:
         opponent = self.opponent_actions(uniforms)
         table = self.table
         codes = round_code(learner, opponent, self.states)
-        info = RoundInfo(table, codes, opponent, with_components)
         rewards = self._rewards(codes)
         if mask is None:
             self.states = np.take(table.next_state, codes)
@@ -227,6 +211,13 @@ class MatrixGameBatch:
             self.states[mask] = table.next_state[codes[mask]]
             self.rounds[mask] += 1
         truncated = self.rounds >= self.num_rounds
+        # One gather for every entry that the round code determines; each entry is a field (a view) of the records.
+        records = np.take(self._info_tables[with_components], codes)
+        info: dict[str, Any] = {"round": self.rounds.copy(), "action": learner.copy(), "opponent_action": opponent}
+        for name in ("opponent_previous", "illegal", "game_payoff", "opponent_payoff"):
+            info[name] = records[name]
+        if with_components:
+            info["moral_rewards"] = {name: records[f"moral_rewards/{name}"] for name in self.table.components_0}
         return self.observations, rewards, truncated, info
 
     def _rewards(self, codes: np.ndarray) -> np.ndarray:

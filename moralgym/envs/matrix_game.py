@@ -8,13 +8,13 @@ both players' previous moves.
 | Import | ``pettingzoo.make("parallel", "moralgym/ipd-v0")`` or ``moralgym.envs.ipd_v0.parallel_env()`` |
 | Agents | ``["player_0", "player_1"]`` (player 0 is the row player) |
 | Action space | ``Discrete(2)``: 0 = cooperate, 1 = defect; ``ILLEGAL`` (-1) is also accepted, see below |
-| Observation space | ``MultiDiscrete([3, 3])``: ``[own previous move, other's previous move]``, 2 = no move yet |
+| Observation space | ``MultiDiscrete([3, 3])``: ``[own previous move, other's previous move]``, 2 = no move yet (default; see ``observation_type``) |
 | State space | ``MultiDiscrete([3, 3, num_rounds + 1])``: ``[player_0 previous, player_1 previous, rounds played]`` |
 
 ## Arguments
 
 ``MatrixGameEnv(game="ipd", num_rounds=5, initial_state="random", penalty=3.0, illegal_reward=-6.0,
-render_mode=None, partner_illegal="last_legal")``
+render_mode=None, partner_illegal="last_legal", observation_type="multi_discrete")``
 
 - ``game``: a registered name (``ipd``, ``stag_hunt``, ``chicken``, ``bach_or_stravinsky``,
   ``defective_coordination``), a :class:`~moralgym.envs.games.MatrixGame`, or a payoff table.
@@ -23,9 +23,28 @@ render_mode=None, partner_illegal="last_legal")``
   (the paper's setting: the prompt states them as if the round had happened); ``"none"`` starts from ``NO_MOVE``.
   ``reset(options={"previous_moves": {"player_1": 1}})`` fixes a seat's round-one previous move instead (the paper
   does so for Always Cooperate / Always Defect opponents; the evaluation harness passes it for them).
-- ``penalty`` / ``illegal_reward``: the Deontological ``xi`` and the illegal-move reward used in ``infos``.
+- ``penalty`` / ``illegal_reward``: the Deontological ``xi`` and the illegal-move reward used in ``infos`` (finite
+  numbers; NaN or infinity raises ``ValueError``).
 - ``partner_illegal``: how a legal player is paid when its partner's move was illegal, ``"last_legal"`` (default)
   or ``"authors"`` (the paper code's rule); see *Illegal moves*. Any other value raises ``ValueError``.
+- ``render_mode``: ``None``, ``"ansi"`` (``render()`` returns a line of text), ``"human"`` (prints it every step)
+  or ``"rgb_array"`` (``render()`` returns a small ``(32, width, 3)`` uint8 image of the moves so far; see
+  :mod:`moralgym.envs.rendering`).
+- ``observation_type``: how each seat's two previous moves are encoded (the same in every moralgym env):
+
+| ``observation_type`` | Observation space | Value |
+|---|---|---|
+| ``"multi_discrete"`` (default) | ``MultiDiscrete([3, 3])`` | ``[own, other]`` (int64) |
+| ``"discrete"`` | ``Discrete(9)`` | ``own * 3 + other`` (int64), e.g. for RLlib without a flattening connector |
+| ``"one_hot"`` | ``Box(0, 1, (6,), float32)`` | one-hot of ``own`` (3) then of ``other`` (3) |
+
+## Actions
+
+``step`` takes ``{agent: action}`` with an action ``0``, ``1`` or ``ILLEGAL`` as a Python ``int``, a numpy integer
+or a size-1 integer array (what a batched policy returns, e.g. ``np.array([1])``). Anything else (a float, a
+string, a bigger array, an out-of-range number) raises ``ValueError`` naming the agent and the value. ``step``
+before ``reset`` or after the episode ended raises ``moralgym.envs.ResetNeeded`` (Gymnasium's
+``gymnasium.error.ResetNeeded``, also a ``RuntimeError``).
 
 ## Rewards and infos
 
@@ -33,7 +52,10 @@ render_mode=None, partner_illegal="last_legal")``
 given per agent by :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; ``infos[agent]`` always carries what they
 need and all four components: ``round``, ``action``, ``other_action``, ``other_previous``, ``illegal``,
 ``game_payoff``, ``other_payoff``, ``partner_illegal`` (the env's rule) and ``moral_rewards`` (``game``,
-``deontological``, ``utilitarian``, ``game_deontological``).
+``deontological``, ``utilitarian``, ``game_deontological``). ``reset`` returns the same keys (learners such as
+Tianshou stack infos, and a missing key becomes NaN): ``round`` 0, ``action`` / ``other_action`` the round-one
+previous moves the observations show (2 = none), ``other_previous`` 2, ``illegal`` false, payoffs and
+``moral_rewards`` 0.
 
 ## Illegal moves
 
@@ -59,6 +81,20 @@ set it. IPD example (``xi`` = 3), the partner's last legal move C, the partner n
 and -6. The illegal player itself gets ``illegal_reward`` under both rules, and the game payoffs (``game_payoff``,
 ``other_payoff``) do not depend on the rule.
 
+## AEC form: when rewards arrive
+
+In the AEC form (``pettingzoo.make("aec", ...)``, ``<game>_v0.env()``) the agents move in turn, ``player_0`` then
+``player_1``, and a round is resolved when ``player_1`` moves. Its rewards are then set for *both* agents
+(``env.rewards``), so right after ``player_0``'s move ``env.rewards`` is all zero: a client that reads
+``env.rewards`` after each ``step`` and credits the agent that just moved (Tianshou's ``PettingZooEnv`` does)
+credits ``player_0`` nothing. The PettingZoo way is to read an agent's reward with ``env.last()`` on its own turn
+(the ``agent_iter`` loop): ``last()`` gives each agent the reward of the round it last played, once, on its next
+turn (and on its final, truncated turn). ``aec_env(..., reward_timing="own_turn")`` (also
+``pettingzoo.make("aec", id, reward_timing="own_turn")`` and ``<game>_v0.env(reward_timing=...)``) makes
+``env.rewards`` follow the same rule: after every ``step`` it holds the reward of the agent whose turn it now is
+(earned since its previous move) and 0 for the other, so the agent selected by ``last()`` and ``env.rewards`` agree
+and every round's reward of each agent is reported exactly once. See :mod:`moralgym.envs.aec`.
+
 ## Episode end
 
 After ``num_rounds`` rounds every agent is *truncated* (``truncations`` true, ``terminations`` false): the
@@ -78,8 +114,16 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
+from moralgym.envs._validation import ResetNeeded, check_finite
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
+from moralgym.envs.observations import (
+    DEFAULT_OBSERVATION_TYPE,
+    check_observation_type,
+    observation_space,
+    observation_table,
+)
 from moralgym.envs.outcomes import OutcomeTable, round_code, state_code
+from moralgym.envs.rendering import render_rgb
 from moralgym.envs.rewards import (
     DEFAULT_ILLEGAL_REWARD,
     DEFAULT_PARTNER_ILLEGAL,
@@ -89,6 +133,8 @@ from moralgym.envs.rewards import (
 
 AGENTS = ("player_0", "player_1")
 INITIAL_STATES = ("random", "none")
+RENDER_MODES = ["ansi", "human", "rgb_array"]
+_MOVES = (ILLEGAL, COOPERATE, DEFECT)
 
 
 def validate_env_arguments(num_rounds: int, initial_state: str) -> None:
@@ -120,12 +166,31 @@ def check_actions(actions: np.ndarray, where: str) -> np.ndarray:
     return array
 
 
+def agent_action(action: Any, agent: str, where: str) -> int:
+    """One agent's action as an int (0, 1 or ``ILLEGAL``), from an int, a numpy integer or a size-1 integer array
+    (a batched policy's output); anything else is a ``ValueError`` naming the agent and the value."""
+    value = action
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iu":
+        value = value.reshape(()).item()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if int(value) in _MOVES:
+            return int(value)
+        raise ValueError(
+            f"{where}: action {action!r} for {agent!r} is out of range; use 0 (cooperate), 1 (defect) or "
+            f"moralgym.envs.ILLEGAL ({ILLEGAL}) for an answer that is not a move"
+        )
+    raise ValueError(
+        f"{where}: the action for {agent!r} must be 0 (cooperate), 1 (defect) or moralgym.envs.ILLEGAL ({ILLEGAL}) "
+        f"as an int, a numpy integer or a size-1 integer array; got {action!r}"
+    )
+
+
 class MatrixGameEnv(ParallelEnv):
     """A two-player iterated matrix game as a PettingZoo ``ParallelEnv``; see the module docstring."""
 
     metadata = {
         "name": "moralgym_matrix_game_v0",
-        "render_modes": ["ansi", "human"],
+        "render_modes": RENDER_MODES,
         "is_parallelizable": True,
         "render_fps": 1,
     }
@@ -139,30 +204,36 @@ class MatrixGameEnv(ParallelEnv):
         illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
         render_mode: str | None = None,
         partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
+        observation_type: str = DEFAULT_OBSERVATION_TYPE,
     ) -> None:
         validate_env_arguments(num_rounds, initial_state)
         self.partner_illegal = check_partner_illegal(partner_illegal)
+        self.observation_type = check_observation_type(observation_type)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.game = get_game(game)
         self.num_rounds = int(num_rounds)
         self.initial_state = initial_state
-        self.penalty = float(penalty)
-        self.illegal_reward = float(illegal_reward)
+        self.penalty = check_finite("penalty", penalty)
+        self.illegal_reward = check_finite("illegal_reward", illegal_reward)
         self.render_mode = render_mode
         self._table = OutcomeTable(self.game, self.penalty, self.illegal_reward, self.partner_illegal)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         # Built once: PettingZoo expects the same space object on every call.
-        self._observation_spaces = {a: spaces.MultiDiscrete([3, 3], dtype=np.int64) for a in AGENTS}
+        self._observation_spaces = {a: observation_space(self.observation_type) for a in AGENTS}
         self._action_spaces = {a: spaces.Discrete(2) for a in AGENTS}
+        self._encode = observation_table(self.observation_type)
         self.metadata = {**self.metadata, "name": f"moralgym_{self.game.name}_v0"}
-        self._rng = CounterRNG.from_seed(entropy_seed())
+        # Seeded on the first reset (never here), so copies of an unreset env (cloudpickle, SuperSuit) differ.
+        self._rng: CounterRNG | None = None
         self._previous = np.full(2, NO_MOVE, dtype=np.int64)
+        self._start = self._previous.copy()
         self._round = 0
         self._history: list[tuple[int, int]] = []
+        self._needs_reset = True
 
-    def observation_space(self, agent: str) -> spaces.MultiDiscrete:
+    def observation_space(self, agent: str) -> spaces.Space:
         return self._observation_spaces[agent]
 
     def action_space(self, agent: str) -> spaces.Discrete:
@@ -174,13 +245,16 @@ class MatrixGameEnv(ParallelEnv):
 
     def _observations(self) -> dict[str, np.ndarray]:
         p0, p1 = int(self._previous[0]), int(self._previous[1])
-        return {"player_0": np.array([p0, p1], dtype=np.int64), "player_1": np.array([p1, p0], dtype=np.int64)}
+        encode = self._encode
+        return {"player_0": np.take(encode, p0 * 3 + p1, axis=0), "player_1": np.take(encode, p1 * 3 + p0, axis=0)}
 
     def reset(
         self, seed: int | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
         if seed is not None:
             self._rng = CounterRNG.from_seed(seed)
+        elif self._rng is None:  # first reset without a seed: fresh entropy (drawn now, not in __init__)
+            self._rng = CounterRNG.from_seed(entropy_seed())
         # Two uniforms are always drawn, so the stream stays aligned with the vector env whatever initial_state is.
         draws = self._rng.bits(2)[0]
         if self.initial_state == "random":
@@ -192,8 +266,26 @@ class MatrixGameEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self._round = 0
         self._history = []
-        infos = {agent: {"round": 0} for agent in self.agents}
-        return self._observations(), infos
+        self._start = self._previous.copy()
+        self._needs_reset = False
+        return self._observations(), self._reset_infos()
+
+    def _reset_infos(self) -> dict[str, dict]:
+        """The step infos' keys (see the module docstring), for the round-one state."""
+        infos = {}
+        for me, agent in enumerate(AGENTS):
+            infos[agent] = {
+                "round": 0,
+                "action": int(self._previous[me]),
+                "other_action": int(self._previous[1 - me]),
+                "other_previous": NO_MOVE,
+                "illegal": False,
+                "game_payoff": 0.0,
+                "other_payoff": 0.0,
+                "partner_illegal": self.partner_illegal,
+                "moral_rewards": dict.fromkeys(self._table.components_0, 0.0),
+            }
+        return infos
 
     def _fixed_previous_moves(self, options: dict | None) -> dict[str, int]:
         """``options["previous_moves"]``: ``{agent: 0 or 1}``, round-one "previous moves" to show instead of drawn
@@ -212,11 +304,12 @@ class MatrixGameEnv(ParallelEnv):
 
     def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
+            when = "before reset()" if self._needs_reset else "on a finished episode"
+            raise ResetNeeded(f"MatrixGameEnv.step() called {when}; call reset() first")
         missing = [agent for agent in self.agents if agent not in actions]
         if missing:
             raise ValueError(f"step() needs an action for every live agent; missing {missing}, got {sorted(actions)}")
-        joint = check_actions(np.array([actions["player_0"], actions["player_1"]]), "MatrixGameEnv.step")
+        joint = [agent_action(actions[agent], agent, "MatrixGameEnv.step") for agent in AGENTS]
         table = self._table
         code = int(round_code(joint[0], joint[1], state_code(self._previous[0], self._previous[1])))
         payoffs = (float(table.payoff_0[code]), float(table.payoff_1[code]))
@@ -240,7 +333,7 @@ class MatrixGameEnv(ParallelEnv):
             }
         next_state = int(table.next_state[code])
         self._previous = np.array([next_state // 3, next_state % 3], dtype=np.int64)
-        self._history.append((int(joint[0]), int(joint[1])))
+        self._history.append((joint[0], joint[1]))
         self._round += 1
         done = self._round >= self.num_rounds
         terminations = {agent: False for agent in self.agents}
@@ -255,12 +348,16 @@ class MatrixGameEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         return np.array([self._previous[0], self._previous[1], self._round], dtype=np.int64)
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
             import gymnasium
 
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='ansi' or 'human'")
+            gymnasium.logger.warn(
+                "render() called without render_mode; pass render_mode='ansi', 'human' or 'rgb_array'"
+            )
             return None
+        if self.render_mode == "rgb_array":
+            return render_rgb(self._start, self._history, self.num_rounds)
         moves = " ".join(f"{MOVE_LETTERS[a]}{MOVE_LETTERS[b]}" for a, b in self._history) or "(no rounds yet)"
         start = f"{MOVE_LETTERS[int(self._previous[0])]}{MOVE_LETTERS[int(self._previous[1])]}"
         text = f"{self.game.title} round {self._round}/{self.num_rounds}: {moves} | last moves {start}"

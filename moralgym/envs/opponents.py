@@ -12,6 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from moralgym.envs._validation import check_keywords
+
 
 @runtime_checkable
 class OpponentStrategy(Protocol):
@@ -67,12 +69,14 @@ def make_opponent(opponent: str | OpponentStrategy, **kwargs: Any) -> OpponentSt
 
     Raises:
         KeyError: unknown name; the message lists the known ones.
-        TypeError: an object that does not implement :class:`OpponentStrategy`.
+        TypeError: an object that does not implement :class:`OpponentStrategy`, or a keyword argument the named
+            strategy does not take (the message names it and lists the accepted ones).
     """
     if isinstance(opponent, str):
         key = _ALIASES.get(_normalise(opponent))
         if key is None:
             raise KeyError(f"unknown opponent strategy {opponent!r}; known strategies: {', '.join(sorted(_OPPONENTS))}")
+        check_keywords(_OPPONENTS[key], kwargs, f"make_opponent({key!r})")
         return _OPPONENTS[key](**kwargs)
     if isinstance(opponent, OpponentStrategy):
         if kwargs:

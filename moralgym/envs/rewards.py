@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from moralgym.envs._validation import check_finite, check_keywords
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
 
 DEFAULT_PENALTY = 3.0
@@ -100,7 +101,7 @@ class MoralReward:
     authors_partner_illegal: float | str | None = None
 
     def __init__(self, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
-        self.illegal_reward = float(illegal_reward)
+        self.illegal_reward = check_finite("illegal_reward", illegal_reward)
 
     def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
         raise NotImplementedError
@@ -138,7 +139,7 @@ class DeontologicalReward(MoralReward):
 
     def __init__(self, penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
         super().__init__(illegal_reward)
-        self.penalty = float(penalty)
+        self.penalty = check_finite("penalty", penalty)
 
     def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
         return np.where(inputs.defected_after_cooperation, -self.penalty, 0.0)
@@ -223,14 +224,17 @@ def _game_then(moral: type[MoralReward], name: str) -> Callable[..., RewardSched
 
 
 def _with_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
-    def factory(penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD, **_: Any):
+    def factory(penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> MoralReward:
         return cls(penalty=penalty, illegal_reward=illegal_reward)
 
     return factory
 
 
 def _without_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
-    def factory(illegal_reward: float = DEFAULT_ILLEGAL_REWARD, penalty: float | None = None, **_: Any):
+    # ``penalty`` is accepted (and checked) so one set of keyword arguments builds any reward; it is not used.
+    def factory(illegal_reward: float = DEFAULT_ILLEGAL_REWARD, penalty: float | None = None) -> MoralReward:
+        if penalty is not None:
+            check_finite("penalty", penalty)
         return cls(illegal_reward=illegal_reward)
 
     return factory
@@ -272,12 +276,21 @@ def list_rewards() -> list[str]:
     return list(REWARD_FACTORIES)
 
 
+def _callable_options(name: str | None = None) -> None:
+    """The keyword arguments :func:`get_reward` takes with a callable (those of :class:`CallableReward`)."""
+
+
 def get_reward(reward: str | MoralReward | Callable[[RewardInputs], Any], **kwargs: Any) -> MoralReward:
     """Build a reward from a name (plus factory keyword arguments), pass a :class:`MoralReward` through, or wrap a
     callable.
 
+    Every name accepts ``penalty`` and ``illegal_reward`` (``penalty`` is unused by rewards without ``xi``);
+    schedules also take ``switch_episode``; a callable takes ``name``.
+
     Raises:
         KeyError: unknown name; the message lists the known ones.
+        TypeError: an unknown keyword argument; the message names it and lists the accepted ones.
+        ValueError: a NaN or infinite ``penalty`` / ``illegal_reward`` (the message names it and the value).
     """
     if isinstance(reward, MoralReward):
         if kwargs:
@@ -288,8 +301,10 @@ def get_reward(reward: str | MoralReward | Callable[[RewardInputs], Any], **kwar
         key = REWARD_ALIASES.get(key, key)
         if key not in REWARD_FACTORIES:
             raise KeyError(f"unknown reward {reward!r}; known rewards: {', '.join(REWARD_FACTORIES)}")
+        check_keywords(REWARD_FACTORIES[key], kwargs, f"get_reward({key!r})")
         return REWARD_FACTORIES[key](**kwargs)
     if callable(reward):
+        check_keywords(_callable_options, kwargs, "get_reward(<callable>)")
         return CallableReward(reward, **kwargs)
     raise TypeError(f"reward must be a name, a MoralReward or a callable, got {type(reward).__name__}: {reward!r}")
 

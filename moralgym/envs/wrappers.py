@@ -2,7 +2,8 @@
 
 The wrapped env's ``infos`` already hold everything a reward needs (own and partner's action, the partner's
 previous move, both payoffs); the wrapper replaces ``rewards[agent]`` with that agent's reward and keeps the game
-payoffs in ``infos`` (plus ``infos[agent]["reward_name"]``). Schedules ("game, then deontological") advance with
+payoffs in ``infos`` (plus ``infos[agent]["reward_name"]``, at ``reset`` too, so reset and step infos have the same
+keys: learners that stack infos, such as Tianshou, would otherwise fill the missing key with NaN). Schedules ("game, then deontological") advance with
 the number of episodes the wrapper has started, counted from ``start_episode``.
 """
 
@@ -50,7 +51,10 @@ class MoralRewardWrapper(BaseParallelWrapper):
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self.episode += 1
-        return self.env.reset(seed=seed, options=options)
+        observations, infos = self.env.reset(seed=seed, options=options)
+        for agent, info in infos.items():
+            info["reward_name"] = self.reward_functions[agent].at(max(self.episode, 0)).name
+        return observations, infos
 
     def step(self, actions: dict):
         observations, _, terminations, truncations, infos = self.env.step(actions)
