@@ -104,9 +104,10 @@ def test_cli_plays_a_saved_model_and_writes_records(tokenizer, tmp_path, capsys)
     assert all("action3" in json.dumps(line) or line["illegal"] for line in lines)
 
 
-def test_cli_rejects_an_unknown_model(tmp_path):
-    with pytest.raises(ValueError, match="could not load model"):
-        main(["--model", str(tmp_path / "missing"), "--episodes", "1"])
+def test_cli_rejects_an_unknown_model(tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "missing"), "--episodes", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("moralgym play: error:") and "missing" in error and "\n" not in error
 
 
 def test_llm_agent_maps_agents_to_seats(tokenizer):

@@ -293,11 +293,20 @@ def test_chat_template_single_user_turn_and_answer_prefix():
     assert "system" not in rendered  # never a system message (Gemma-2 has no system role)
 
 
-def test_tokenizer_without_or_with_a_broken_template_falls_back_to_raw_text():
-    assert apply_chat_template(tiny_tokenizer(chat_template=False), "hello", "ans") == "helloans"
+def test_a_missing_or_broken_template_is_an_error_unless_raw_text_is_asked_for():
+    plain = tiny_tokenizer(chat_template=False)
+    with pytest.raises(ValueError, match="has no chat template.*chat_template=False"):
+        apply_chat_template(plain, "hello", "ans")
+    with pytest.raises(ValueError, match="no chat template"):
+        PromptBuilder().render(plain, "ipd", [0, 1])
+    assert apply_chat_template(plain, "hello", "ans", raw=True) == "helloans"
+    raw = PromptBuilder(answer_prefix="action", chat_template=False)
+    assert raw.render(plain, "ipd", [0, 1]) == raw.user_text("ipd", [0, 1]) + "action"
     broken = tiny_tokenizer()
     broken.chat_template = "{{ raise_exception('no user turns here') }}"
-    assert apply_chat_template(broken, "hello") == "hello"
+    with pytest.raises(ValueError, match="no user turns here"):
+        apply_chat_template(broken, "hello")
+    assert apply_chat_template(broken, "hello", raw=True) == "hello"
 
 
 def test_a_user_registers_a_phrasing_or_persona_in_one_line():

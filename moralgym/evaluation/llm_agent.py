@@ -23,8 +23,10 @@ dict of builder arguments is accepted too and runs under the default protocol).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,25 +110,32 @@ class LLMAgent:
     @classmethod
     def from_pretrained(
         cls,
-        model: str = "default",
+        model: str | None = None,
         adapter: str | None = None,
         name: str | None = None,
         dtype: Any = None,
+        variants: Mapping[str, PromptVariant | dict[str, Any]] | None = None,
         **policy_kwargs: Any,
     ) -> LLMAgent:
         """Load ``model`` (``"default"``, a model id or a model directory; ``adapter`` a LoRA adapter directory on
-        top) with :func:`~moralgym.agents.llm.loading.load_causal_lm` and wrap it in an ``LLMPolicy``."""
-        from pathlib import Path
+        top) with :func:`~moralgym.agents.llm.loading.load_causal_lm` and wrap it in an ``LLMPolicy``.
 
+        ``model`` may itself be an adapter directory. With an adapter, the base model is the one its
+        ``adapter_config.json`` records (:func:`recorded_base_model`); an explicit ``model`` that differs from it is
+        a ``ValueError`` naming both. The agent is named after the adapter's run (:func:`agent_name`).
+        """
         from moralgym.agents.llm.loading import load_causal_lm
         from moralgym.agents.llm.policy import LLMPolicy
 
-        if adapter is None and (Path(model) / "adapter_config.json").exists():
-            # A LoRA adapter directory on its own: its base model is the default model.
-            model, adapter = "default", model
+        if adapter is None and model is not None and is_adapter_dir(model):
+            model, adapter = None, model
+        if adapter is not None:
+            model = base_model_for(adapter, model)
+            policy_kwargs.setdefault("adapter_name", "default")  # load_causal_lm's adapter name
+        model = model or "default"
         loaded_model, tokenizer = load_causal_lm(model, adapter=adapter, dtype=dtype)
         policy = LLMPolicy(loaded_model, tokenizer, **policy_kwargs)
-        return cls(policy, name=name or (str(model) if adapter is None else f"{Path(adapter).name}"))
+        return cls(policy, name=name or agent_name(model, adapter), variants=variants)
 
     def variants(self) -> list[str]:
         return list(self._variants)
@@ -176,3 +185,111 @@ class LLMAgent:
 
     def __repr__(self) -> str:
         return f"LLMAgent(name={self.name!r}, variant={self.variant!r})"
+
+
+# ----------------------------------------------------------------------------------------------- adapters and runs
+def is_adapter_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a PEFT adapter directory (it holds an ``adapter_config.json``)."""
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def _is_default_model_path(path: str) -> bool:
+    """``path`` is where the default model is cached: this machine's cache, or another's (same layout)."""
+    from moralgym.agents.llm.default_model import MODEL_DIRNAME, default_model_dir
+
+    if path == "default":
+        return True
+    parts = Path(path).parts
+    if len(parts) >= 2 and parts[-2:] == (MODEL_DIRNAME, "hf"):
+        return True
+    try:
+        return Path(path).expanduser().resolve() == default_model_dir().resolve()
+    except OSError:
+        return False
+
+
+def recorded_base_model(adapter: str | Path) -> str | None:
+    """The base model an adapter was trained on (``base_model_name_or_path`` of its ``adapter_config.json``);
+    ``"default"`` when that is the default model's cache directory (on this machine or the one that trained it);
+    ``None`` when nothing is recorded."""
+    try:
+        config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = config.get("base_model_name_or_path")
+    if not base:
+        return None
+    return "default" if _is_default_model_path(str(base)) else str(base)
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b or (_is_default_model_path(a) and _is_default_model_path(b)):
+        return True
+    try:
+        return Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def base_model_for(adapter: str | Path, model: str | None = None) -> str:
+    """The model to load under ``adapter``: the recorded base (:func:`recorded_base_model`), or ``model`` when the
+    adapter records none. An explicit ``model`` that is not the recorded base is a ``ValueError`` naming both."""
+    recorded = recorded_base_model(adapter)
+    if recorded is None:
+        return model or "default"
+    if model is not None and not _same_model(str(model), recorded):
+        raise ValueError(
+            f"the adapter {adapter} was trained on {recorded} (adapter_config.json base_model_name_or_path), not "
+            f"on {model}; drop --model to use the recorded base"
+        )
+    return recorded
+
+
+def run_dir_of(adapter: str | Path) -> Path | None:
+    """The ``moralgym train`` run directory an adapter belongs to (``RUN/adapter`` or
+    ``RUN/checkpoints/episode-N/adapter_*``): the directory with the run's ``config.json``, or ``None``."""
+    adapter = Path(adapter)
+    candidates = [adapter.parent]
+    if adapter.parent.parent.name == "checkpoints":
+        candidates.append(adapter.parent.parent.parent)
+    return next((candidate for candidate in candidates if _run_config(candidate)), None)
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) and "answer_prefix" in config else {}
+
+
+#: The run's prompt settings an evaluation re-uses (``config.json`` of a ``moralgym train`` run).
+RUN_PROMPT_SETTINGS = ("answer_prefix", "phrasing", "max_new_tokens", "eval_action_tokens")
+
+
+def run_settings(adapter: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """``(config.json path, {answer_prefix, phrasing, max_new_tokens, eval_action_tokens})`` of the adapter's run,
+    or ``None`` when the adapter is not in a run directory."""
+    run_dir = run_dir_of(adapter)
+    config = _run_config(run_dir) if run_dir is not None else {}
+    if not config:
+        return None
+    return run_dir / "config.json", {k: config[k] for k in RUN_PROMPT_SETTINGS if k in config}
+
+
+def agent_name(model: str, adapter: str | Path | None = None) -> str:
+    """An agent's display name: the model without adapter; with one, its run's ``run_name`` or the run
+    directory's name (``runs/quickstart/adapter`` -> ``quickstart``; a checkpoint adds ``@episode-N``), else the
+    adapter directory's name."""
+    if adapter is None:
+        return str(model)
+    adapter = Path(adapter).resolve()
+    run_dir = run_dir_of(adapter)
+    if run_dir is None:
+        return adapter.name
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("run_name")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    name = str(recorded or run_dir.name)
+    return name if adapter.parent == run_dir else f"{name}@{adapter.parent.name}"

@@ -3,7 +3,8 @@
 The fine-tuned model plays a Random opponent (10 episodes x 5 rounds per game, five games, tokens action3/action4,
 fixed evaluation seed); the base model -- the same weights with every adapter disabled, no second copy -- answers
 the very same prompts (same states, token orders and sampling uniforms) as the reference. Both use the training
-run's answer prefix and number of sampled tokens.
+run's answer prefix and number of sampled tokens. ``evaluation/`` gets the tables, ``report.html`` and its figures
+(with the run's learning curve).
 """
 
 from __future__ import annotations
@@ -42,7 +43,22 @@ def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "
         illegal_reward=config.illegal_reward,
     )
     model.set_adapter(seat)
-    result.write(Path(config.output_dir) / "evaluation")
+    run_dir = Path(config.output_dir)
+    run_name = getattr(config, "run_name", None) or run_dir.resolve().name
+    result.config.update(
+        {
+            "model": config.model_name_or_path,
+            "adapter": str(run_dir / "adapter"),
+            "prompt": {
+                "answer_prefix": config.answer_prefix,
+                "phrasing": config.phrasing,
+                "eval_action_tokens": config.eval_action_tokens,
+                "max_new_tokens": config.max_new_tokens,
+            },
+        }
+    )
+    result.write(run_dir / "evaluation")
+    write_report(run_dir, result, run_name)
     per_game: dict[str, dict[str, dict[str, float]]] = {}
     for row in result.summary:
         per_game.setdefault(row["agent"], {})[row["game"]] = {m: float(row[m]) for m in METRICS if m in row}
@@ -63,3 +79,21 @@ def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "
         "fine_tuned": overall.get("fine_tuned", {}),
         "per_game": per_game,
     }
+
+
+def write_report(run_dir: Path, result: Any, run_name: str) -> Path | None:
+    """``evaluation/report.html`` (and its figures) with the run's learning curve; ``None`` without matplotlib."""
+    import sys
+
+    from moralgym.evaluation.io import read_jsonl
+    from moralgym.evaluation.report import build_evaluation_report
+
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics = read_jsonl(metrics_path) if metrics_path.is_file() else None
+    try:
+        return build_evaluation_report(
+            run_dir / "evaluation", result, training_metrics=metrics, title=f"{run_name}: fine-tuned vs base"
+        )
+    except ImportError as error:  # matplotlib missing: the tables are written
+        print(f"[moralgym] no evaluation report: {error}", file=sys.stderr)
+        return None

@@ -16,7 +16,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -220,30 +221,84 @@ class PlayConfig:
             )
 
 
+class PlayError(Exception):
+    """A mistake on the ``moralgym play`` command line: one line ``moralgym play: error: ...``, exit code 2."""
+
+
 def _parse(argv: Sequence[str] | None) -> PlayConfig:
     from transformers import HfArgumentParser
 
-    parser = HfArgumentParser(PlayConfig, prog="moralgym play", description=PlayConfig.__doc__)
-    (config,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    class Parser(HfArgumentParser):
+        def error(self, message: str) -> NoReturn:  # one line, no usage dump
+            self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    parser = Parser(PlayConfig, prog="moralgym play", description=PlayConfig.__doc__, allow_abbrev=False)
+    try:
+        (config,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    except ValueError as error:  # PlayConfig.__post_init__
+        raise PlayError(error) from error
     return config
 
 
+def _one_line(error: BaseException) -> str:
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split())
+
+
+def _check_path(text: str | None, what: str, adapter: bool = False) -> None:
+    """A local path that is not there (a hub id ``owner/name`` is left to the loader), or an adapter directory
+    without its ``adapter_config.json``."""
+    if text is None or text == "default":
+        return
+    path = Path(text).expanduser()
+    meant_local = text.startswith(("/", ".", "~")) or text.count("/") > 1 or Path(text.split("/")[0]).is_dir()
+    if not path.exists() and (meant_local or adapter):
+        raise PlayError(f"--{what} {text}: no such file or directory")
+    if adapter and not (path / "adapter_config.json").is_file():
+        raise PlayError(f"--{what} {text}: no adapter_config.json there (not a PEFT adapter directory)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``moralgym play``; returns the exit status."""
+    """Entry point of ``moralgym play``; returns the exit status (2 for a mistake on the command line)."""
+    try:
+        return _main(argv)
+    except PlayError as error:
+        print(f"moralgym play: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from moralgym.agents.llm.loading import load_causal_lm
     from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.envs.games import PAPER_GAMES
 
     config = _parse(argv)
     games = [g.name for g in PAPER_GAMES] if config.game == "all" else [g.strip() for g in config.game.split(",")]
-    builder = PromptBuilder(
-        tokens=config.tokens,
-        phrasing=config.prompt,
-        table_order=config.table_order,
-        persona=config.persona,
-        answer_prefix=config.answer_prefix,
-    )
-    model, tokenizer = load_causal_lm(config.model, dtype=config.dtype, adapter=config.adapter, device=config.device)
+    # Everything that can be checked before the model loads is checked here.
+    try:
+        for name in games:
+            get_game(name)
+        if config.opponent.strip().lower() != "llm":
+            make_opponent(config.opponent)
+        builder = PromptBuilder(
+            tokens=config.tokens,
+            phrasing=config.prompt,
+            table_order=config.table_order,
+            persona=config.persona,
+            answer_prefix=config.answer_prefix,
+        )
+        if isinstance(config.max_new_tokens, bool) or config.max_new_tokens < 1:
+            raise ValueError(f"--max_new_tokens must be a positive integer, got {config.max_new_tokens}")
+    except (KeyError, ValueError, TypeError) as error:
+        raise PlayError(error) from error
+    _check_path(config.model, "model")
+    _check_path(config.adapter, "adapter", adapter=True)
+    try:
+        model, tokenizer = load_causal_lm(
+            config.model, dtype=config.dtype, adapter=config.adapter, device=config.device
+        )
+    except (ValueError, OSError) as error:
+        raise PlayError(error) from error
     policy = LLMPolicy(
         model,
         tokenizer,

@@ -538,23 +538,30 @@ class PromptContext:
 
 
 # ----------------------------------------------------------------------------------------------- chat template
-def apply_chat_template(tokenizer: Any, user_text: str, answer_prefix: str = "") -> str:
+def apply_chat_template(tokenizer: Any, user_text: str, answer_prefix: str = "", raw: bool = False) -> str:
     """Wrap ``user_text`` as one user turn with the tokenizer's chat template, then append ``answer_prefix``.
 
     Why a single user turn and never a system message: that is how the paper prompts Gemma-2, whose template has no
-    system role. A tokenizer without a template, or whose template rejects the conversation, gets the raw text.
+    system role. ``raw=True`` skips the template (plain ``user_text + answer_prefix``, e.g. for a base model without
+    one). Without ``raw``, a tokenizer that has no chat template, or whose template fails on the conversation, is a
+    ``ValueError`` naming the tokenizer: a chat model prompted as raw text behaves differently, so it is never a
+    silent fallback.
     """
-    template = getattr(tokenizer, "chat_template", None)
-    if template:
-        try:
-            rendered = tokenizer.apply_chat_template(
-                [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
-            )
-            if isinstance(rendered, str):
-                return rendered + answer_prefix
-        except Exception:  # noqa: BLE001 - jinja raises TemplateError/ValueError/...; any of them means "no template"
-            pass
-    return user_text + answer_prefix
+    if raw:
+        return user_text + answer_prefix
+    name = getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
+    fix = "set a chat template (tokenizer.chat_template = ...) or ask for raw text with PromptBuilder(chat_template=False)"
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"the tokenizer of {name!r} has no chat template; {fix}")
+    try:
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
+        )
+    except Exception as error:  # noqa: BLE001 - jinja raises TemplateError/ValueError/...; report it with its message
+        raise ValueError(f"the chat template of {name!r} failed on a single user turn: {error}; {fix}") from error
+    if not isinstance(rendered, str):
+        raise ValueError(f"the chat template of {name!r} returned {type(rendered).__name__}, not text; {fix}")
+    return rendered + answer_prefix
 
 
 # ----------------------------------------------------------------------------------------------- builder
@@ -570,6 +577,8 @@ class PromptBuilder:
         answer_prefix: text the assistant turn starts with (``"action"``); ``""`` is the paper's setting.
         shuffle: shuffle the inline token mentions the phrasing shuffles (the paper does); ``False`` always lists
             the cooperate token first.
+        chat_template: wrap the user text in the tokenizer's chat template (an error if it has none); ``False``
+            gives the model the raw text (for a base model without a template).
     """
 
     tokens: str | ActionTokens | Sequence[str] = "action12"
@@ -578,6 +587,7 @@ class PromptBuilder:
     persona: str | None = None
     answer_prefix: str = ""
     shuffle: bool = True
+    chat_template: bool = True
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -655,7 +665,8 @@ class PromptBuilder:
         seat: int = 0,
     ) -> str:
         """The full model input: chat-templated user turn followed by the answer prefix."""
-        return apply_chat_template(tokenizer, self.user_text(game, observation, order_bits, seat), self.answer_prefix)
+        text = self.user_text(game, observation, order_bits, seat)
+        return apply_chat_template(tokenizer, text, self.answer_prefix, raw=not self.chat_template)
 
     def draw_order_bits(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``(n, 2)`` independent order bits, one pair per decision, from the caller's seeded stream."""
