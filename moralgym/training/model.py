@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from moralgym.agents.llm.policy import attention_window
+from moralgym.agents.llm.policy import attention_window, cache_argument
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 
@@ -277,7 +277,7 @@ def tree_forward(
             input_ids=ids.to(device),
             attention_mask=full_mask.to(device),
             position_ids=positions.to(device),
-            past_key_values=past,
+            **{cache_argument(): past},
             use_cache=has_children,
             output_hidden_states=with_hidden,
             logits_to_keep=1,
@@ -288,7 +288,8 @@ def tree_forward(
                 logits_out[node.context] = out.logits[j, -1]
                 if with_hidden:
                     hidden_out[node.context] = out.hidden_states[-1][j, -1]
-        past, mask, next_position = out.past_key_values, full_mask, positions[:, -1] + 1
+        past = out[cache_argument()] if has_children else None
+        mask, next_position = full_mask, positions[:, -1] + 1
     logits = torch.stack(logits_out)  # type: ignore[arg-type]
     hidden = torch.stack(hidden_out) if with_hidden else None  # type: ignore[arg-type]
     return logits, hidden, forwarded

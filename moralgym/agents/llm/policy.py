@@ -36,6 +36,7 @@ reuse, no prefetch; the prefix cache still works): slower, and exactly those of 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
@@ -50,7 +51,15 @@ from moralgym.agents.llm.parsing import parse_action
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.envs.games import ILLEGAL, MatrixGame, get_game
 
-__all__ = ["Decision", "LLMAgent", "LLMPolicy", "attention_window", "decide_jointly", "sample_from_logprobs"]
+__all__ = [
+    "Decision",
+    "LLMAgent",
+    "LLMPolicy",
+    "attention_window",
+    "cache_argument",
+    "decide_jointly",
+    "sample_from_logprobs",
+]
 
 
 @dataclass
@@ -430,8 +439,8 @@ class LLMPolicy:
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=past,
                 use_cache=use_cache,
+                **{cache_argument(): past},
                 **kwargs,
             )
         except TypeError:
@@ -445,7 +454,7 @@ class LLMPolicy:
         logits = out.logits[:, -1, :].float()
         if self.temperature != 1.0:
             logits = logits / self.temperature
-        return torch.log_softmax(logits, dim=-1), out.past_key_values
+        return torch.log_softmax(logits, dim=-1), out[cache_argument()] if use_cache else None
 
     def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)
@@ -847,6 +856,15 @@ def _native_gqa_on_cpu(device: torch.device):
 class _WindowExceeded(Exception):
     """Raised before a KV-sharing pass whose padded rows span the model's sliding window (see
     :meth:`LLMPolicy._extend`); caught by the callers, which recompute with plain rows. Never reaches a user."""
+
+
+@functools.cache
+def cache_argument() -> str:
+    """The name of a transformers forward's KV-cache argument and output: ``cache`` from transformers 5.24 on (where
+    ``past_key_values`` warns on every call and goes in 5.40), ``past_key_values`` before."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def attention_window(model: Any) -> int | None:
