@@ -149,7 +149,7 @@ class MatrixGameBatch:
             fresh = state_code(first < 0.5, second < 0.5)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
             for strategy, indices in self.opponent_groups:
                 move = getattr(strategy, "initial_move", None)
-                if move is not None:  # e.g. Always Defect: its round-one "previous move" is D (spec §1.2)
+                if move is not None:  # e.g. Always Defect: its round-one "previous move" is D (docs/reproduction.md)
                     fresh[indices] = state_code(first[indices] < 0.5, move)
         else:
             fresh = np.full(self.n, state_code(NO_MOVE, NO_MOVE), dtype=np.int64)

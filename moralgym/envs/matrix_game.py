@@ -289,7 +289,7 @@ class MatrixGameEnv(ParallelEnv):
 
     def _fixed_previous_moves(self, options: dict | None) -> dict[str, int]:
         """``options["previous_moves"]``: ``{agent: 0 or 1}``, round-one "previous moves" to show instead of drawn
-        ones (e.g. a seat played by Always Defect, whose paper prompt says it defected; spec §1.2)."""
+        ones (e.g. a seat played by Always Defect, whose paper prompt says it defected; docs/reproduction.md)."""
         fixed = (options or {}).get("previous_moves") or {}
         if not isinstance(fixed, dict):
             raise ValueError(f"options['previous_moves'] must be a dict {{agent: 0 or 1}}, got {fixed!r}")

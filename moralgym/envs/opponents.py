@@ -26,7 +26,7 @@ class OpponentStrategy(Protocol):
     aligned whatever the strategy).
 
     Optional attribute ``initial_move`` (0 or 1): the move the strategy is shown as having made "before" round one
-    when the initial state is random (the paper fixes C for Always Cooperate and D for Always Defect, spec §1.2);
+    when the initial state is random (the paper fixes C for Always Cooperate and D for Always Defect, docs/reproduction.md);
     absent or ``None``, it is drawn like the learner's.
     """
 

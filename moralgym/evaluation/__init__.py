@@ -1,4 +1,4 @@
-"""Evaluate any agent the paper's way (spec §5): tidy per-decision tables, summary metrics with 95% CIs,
+"""Evaluate any agent the paper's way (docs/reproduction.md): tidy per-decision tables, summary metrics with 95% CIs,
 round-robin tournaments, figures and reports.
 
 >>> from moralgym.evaluation import evaluate

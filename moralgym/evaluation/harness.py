@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (spec §5.1) for any agent, and round-robin tournaments.
+"""The paper's evaluation protocol (docs/reproduction.md) for any agent, and round-robin tournaments.
 
 Defaults follow the paper: a Random opponent, 10 episodes x 5 rounds from random initial states, the five games,
 evaluation seed 100. The seed is re-used for every game, opponent and variant, so every evaluated agent sees the same
@@ -11,7 +11,7 @@ round; its answers are scored against the same opponent move but do not change t
 evaluated agent (as in the authors' code).
 
 Deontological penalty at evaluation: ``penalty=3`` by default, the training value. The authors' evaluation code
-used 4 (spec §7.7); pass ``penalty=4`` to reproduce that scale. Regrets and moral rewards use this setting.
+used 4 (docs/reproduction.md); pass ``penalty=4`` to reproduce that scale. Regrets and moral rewards use this setting.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class EvaluationConfig:
     n_episodes: int = 10
     n_rounds: int = 5
     seed: int = EVALUATION_SEED
-    penalty: float = DEFAULT_PENALTY  # authors' evaluation code used 4 (spec §7.7)
+    penalty: float = DEFAULT_PENALTY  # authors' evaluation code used 4 (docs/reproduction.md)
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD
     initial_state: str = "random"
 
@@ -146,7 +146,7 @@ def play_match(
         )
         for _ in range(n_parallel)
     ]
-    # An opponent strategy with a fixed round-one "previous move" (Always Cooperate / Defect, spec §1.2) is shown
+    # An opponent strategy with a fixed round-one "previous move" (Always Cooperate / Defect, docs/reproduction.md) is shown
     # making it; the evaluated seat's own first "previous move" stays drawn, so every agent sees the same states.
     move = getattr(getattr(col_agent, "strategy", None), "initial_move", None) if initial_state == "random" else None
     options = {"previous_moves": {AGENTS[1]: move}} if move is not None else None

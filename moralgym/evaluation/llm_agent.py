@@ -1,4 +1,4 @@
-"""LLM policies as evaluation agents, and the paper's test-time prompt variants as data (spec §3.3, §5.1).
+"""LLM policies as evaluation agents, and the paper's test-time prompt variants as data (docs/reproduction.md).
 
 Importing this module loads no deep-learning library; :meth:`LLMAgent.from_pretrained` imports
 :mod:`moralgym.agents.llm` (and so torch) only when called.

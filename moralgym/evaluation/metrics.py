@@ -1,4 +1,4 @@
-"""Per-decision labels and per-episode statistics of the paper's evaluation (spec §5.2).
+"""Per-decision labels and per-episode statistics of the paper's evaluation (docs/reproduction.md).
 
 Everything here is pure numpy on arrays of decisions, so the metrics can be checked by hand:
 

@@ -4,7 +4,7 @@ Each field carries ``metadata={"help": ...}``, so :class:`transformers.HfArgumen
 turn it into a CLI (``--learning_rate 1e-4``) and a YAML schema (``configs/*.yaml``) for free. ``__post_init__``
 rejects bad values with a ``ValueError`` that names the field, the value received and what is accepted.
 
-Defaults are the paper's (Tennant, Hailes, Musolesi, ICLR 2025, via TRL 0.9 defaults; see shared/paper_spec.md §4):
+Defaults are the paper's (Tennant, Hailes, Musolesi, ICLR 2025, via TRL 0.9 defaults; see docs/reproduction.md):
 Adam at 1.41e-5, one episode of ``num_rounds`` rounds per batch, 4 PPO epochs over one minibatch, 4 gradient
 accumulation steps, clip 0.2/0.2, ``vf_coef`` 0.1, ``gamma`` 1, ``lam`` 0.95, adaptive KL (0.2, target 6, horizon
 10000), score scaling + normalisation, ratio threshold 10, LoRA r=64 / alpha 32 / dropout 0.05 on all linear layers.

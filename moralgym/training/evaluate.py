@@ -1,4 +1,4 @@
-"""Before/after evaluation of a trained adapter with the paper's protocol (spec §5), via :mod:`moralgym.evaluation`.
+"""Before/after evaluation of a trained adapter with the paper's protocol (docs/reproduction.md), via :mod:`moralgym.evaluation`.
 
 The fine-tuned model plays a Random opponent (10 episodes x 5 rounds per game, five games, tokens action3/action4,
 fixed evaluation seed); the base model -- the same weights with every adapter disabled, no second copy -- answers

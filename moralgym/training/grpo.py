@@ -1,6 +1,6 @@
 """``algorithm: grpo`` -- TRL's ``GRPOTrainer`` on the same environments and rewards. NOT the paper's algorithm.
 
-Differences from the paper's PPO (spec §4.2), stated plainly:
+Differences from the paper's PPO (docs/reproduction.md), stated plainly:
 
 * no value head and no GAE: the baseline is the mean reward of ``num_generations`` answers to the SAME prompt
   (a group), and advantages are standardised within the group;

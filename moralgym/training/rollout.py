@@ -9,7 +9,7 @@ seed, the opponent's uniforms and each learner's sampling stream are reseeded pe
 replays exactly what the uninterrupted run would have played.
 
 Round one's "previous moves" are drawn by the env, except that a fixed opponent with an ``initial_move`` (Always
-Cooperate: C, Always Defect: D; spec §1.2) is shown making it in every episode, as in evaluation
+Cooperate: C, Always Defect: D; docs/reproduction.md) is shown making it in every episode, as in evaluation
 (:func:`moralgym.evaluation.harness.play_match`); the learner's own first previous move stays drawn.
 """
 
@@ -93,7 +93,7 @@ def make_envs(config: Any, start_episode: int) -> list[MoralRewardWrapper]:
 
 def reset_options(opponent: Any, env: Any) -> dict[str, Any] | None:
     """``reset`` options that show a fixed opponent's ``initial_move`` as its round-one previous move (Always
-    Cooperate: C, Always Defect: D; spec §1.2), as evaluation does; ``None`` when it has none (TFT, Random, an LLM)
+    Cooperate: C, Always Defect: D; docs/reproduction.md), as evaluation does; ``None`` when it has none (TFT, Random, an LLM)
     or the env does not draw a random initial state."""
     move = getattr(opponent, "initial_move", None) if opponent is not None else None
     if move is None or env.unwrapped.initial_state != "random":

