@@ -21,7 +21,7 @@ from pathlib import Path
 import moralgym  # noqa: F401
 from moralgym.agents.baselines import train_q_learning
 from moralgym.evaluation import evaluate
-from moralgym.evaluation.cli import _console_summary
+from moralgym.evaluation.cli import console_summary
 
 STRATEGIES = ("always_cooperate", "always_defect", "random", "tit_for_tat", "grim_trigger", "win_stay_lose_shift")
 REWARDS = ("game", "deontological", "utilitarian", "game_deontological")
@@ -47,7 +47,7 @@ def main() -> None:
     summary = []
     for agent in agents:
         summary += evaluate(agent).summary
-    print(_console_summary(summary))
+    print(console_summary(summary))
     (out / "baselines_summary.json").write_text(json.dumps(summary, indent=1))
 
     speed = {}

@@ -2,7 +2,7 @@
 
 Trains the embedded default model (quick-start settings, ``configs/quickstart.yaml``) once per variant and prints
 the final training-time cooperation and illegal rates (mean of the last ``--tail`` episodes) next to the paper's
-qualitative expectation (spec §2, paper §4: selfish Game reward -> defection against TFT; Deontological and
+qualitative expectation (paper §4: selfish Game reward -> defection against TFT; Deontological and
 Utilitarian -> cooperation; Game+Deontological -> reciprocity, i.e. cooperate after C and defect after D; the
 "Game, then moral" schedules unlearn defection after the switch). Writes JSON.
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from moralgym.training.config import PPOConfig
+    from moralgym.training.config import TrainingConfig
     from moralgym.training.ppo import MoralPPOTrainer
 
     if args.threads:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         model, tokenizer = tiny_model_and_tokenizer()
     with tempfile.TemporaryDirectory() as output_dir:
-        config = PPOConfig(
+        config = TrainingConfig(
             output_dir=output_dir,
             num_episodes=args.warmup + args.episodes,
             num_envs=args.num_envs,
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(config.num_episodes):
             metrics = trainer.train_episode()
             episodes.append(metrics)
-        trainer._close_loggers()
+        trainer.close_loggers()
     measured = episodes[args.warmup :]
     total = sum(m["time/episode_s"] for m in measured)
     parts = {

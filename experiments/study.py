@@ -3,6 +3,7 @@
     python experiments/study.py --scale cpu --seeds 1 2 3            # embedded SmolLM2 on CPU, budgets cut
     python experiments/study.py --scale paper --experiments de_vs_tft  # Gemma-2-2b-it, 4-bit, 1000 episodes (GPU)
     python experiments/study.py --scale cpu --summarise-only           # rebuild the tables from finished runs
+    python experiments/study.py --config my_study.yaml --seeds 4       # options from a YAML file, flags override
 
 Experiments are the paper configs in ``configs/paper/`` (one per reward x opponent of the paper); ``--scale cpu``
 applies ``configs/study/cpu.yaml`` on top (same code, smaller model and budget). Each run goes to
@@ -13,19 +14,21 @@ swapped token meanings, other phrasings). "Game, then moral" runs are also evalu
 unlearning comparison. ``OUT/SCALE/study.json`` and ``study.md`` collect every number with its spread over seeds.
 """
 
-from __future__ import annotations
-
-import argparse
+# No ``from __future__ import annotations``: StudyArguments' annotations must be real types. This file is also loaded
+# with importlib.util, unregistered in sys.modules, where dataclasses and HfArgumentParser would look strings up.
 import dataclasses
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from moralgym.cli_args import SWITCH, dataclass_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = ROOT / "configs" / "paper"
@@ -53,8 +56,8 @@ def experiment_names() -> list[str]:
 
 
 def experiment_config(name: str, scale: str, seed: int, out: Path, overrides: dict[str, Any] | None = None):
-    """The :class:`~moralgym.training.PPOConfig` of one experiment at one scale and seed."""
-    from moralgym.training import PPOConfig
+    """The :class:`~moralgym.training.TrainingConfig` of one experiment at one scale and seed."""
+    from moralgym.training import TrainingConfig
 
     path = PAPER_CONFIGS / f"gemma2_{name}.yaml"
     if not path.exists():
@@ -69,7 +72,7 @@ def experiment_config(name: str, scale: str, seed: int, out: Path, overrides: di
         values["switch_episode"] = values["num_episodes"] // 2  # "Game, then moral": half and half, as the paper
     values.update(seed=seed, output_dir=str(out / scale / name / f"seed{seed}"), evaluate=True, resume=True)
     values.update(overrides or {})
-    return PPOConfig(**values)
+    return TrainingConfig(**values)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -107,8 +110,8 @@ def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequenc
         games=tuple(config.eval_games),
         opponents=(config.eval_opponent,),
         variants=tuple(variants),
-        n_episodes=config.eval_episodes,
-        n_rounds=config.eval_rounds,
+        num_episodes=config.eval_episodes,
+        num_rounds=config.eval_rounds,
         seed=config.eval_seed,
         penalty=config.penalty,
         illegal_reward=config.illegal_reward,
@@ -419,30 +422,58 @@ def run_study(
     return summarise(out, scale)
 
 
-def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
+@dataclass
+class StudyArguments:
+    """The study's command line (``python experiments/study.py --help``); ``--config FILE.yaml`` sets the same
+    fields by name, e.g. ``seeds: [1, 2, 3]`` and ``set: [torch_num_threads=1]``."""
+
+    scale: str = field(
+        default="cpu",
+        metadata={
+            "help": "paper (the paper's model and budget) or cpu (configs/study/cpu.yaml on top)",
+            "choices": list(SCALE_OVERRIDES),
+        },
+    )
+    seeds: list[int] = field(default_factory=lambda: [1], metadata={"help": "run seeds, one run per experiment each"})
+    experiments: list[str] | None = field(
+        default=None, metadata={"help": f"subset of: {', '.join(experiment_names())} (default: all)"}
+    )
+    out: str = field(default="runs/study", metadata={"help": "study directory (runs go to OUT/SCALE/...)"})
+    variants: list[str] = field(
+        default_factory=lambda: list(DEFAULT_VARIANTS),
+        metadata={"help": "generalisation variants (none: give the flag alone)", "cli": {"nargs": "*"}},
+    )
+    set: list[str] = field(
+        default_factory=list,
+        metadata={"help": "override any TrainingConfig field", "metavar": "KEY=VALUE", "cli": {"nargs": "*"}},
+    )
+    summarise_only: bool = field(default=False, metadata={"help": "only rebuild study.json/study.md", "cli": SWITCH})
+
+    def overrides(self) -> dict[str, Any]:
+        """``--set KEY=VALUE ...`` as ``{key: YAML value}``."""
+        overrides = {}
+        for item in self.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"--set expects key=value, got {item!r}")
+            overrides[key] = yaml.safe_load(value)
+        return overrides
+
+
+def parse_args(argv: Sequence[str] | None = None) -> StudyArguments:
+    """The study's options: flags, over an optional ``--config FILE.yaml``."""
+    parser = dataclass_parser(StudyArguments, prog="study.py", description=__doc__, dashed=True)
+    (args,) = parser.parse(argv)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=list(SCALE_OVERRIDES), default="cpu")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--experiments", nargs="+", help=f"subset of: {', '.join(experiment_names())}")
-    parser.add_argument("--out", type=Path, default=Path("runs/study"))
-    parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), help="generalisation variants")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override any PPOConfig field")
-    parser.add_argument("--summarise-only", action="store_true", help="only rebuild study.json/study.md")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    out = Path(args.out)
     if args.summarise_only:
-        study = summarise(args.out, args.scale)
+        study = summarise(out, args.scale)
     else:
-        study = run_study(args.scale, args.seeds, args.experiments, args.out, _parse_overrides(args.set), args.variants)
+        study = run_study(args.scale, args.seeds, args.experiments, out, args.overrides(), args.variants)
     print(markdown_table(study))
     return 0
 

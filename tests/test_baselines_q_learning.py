@@ -67,7 +67,7 @@ def test_self_play_two_learners(reward, expected):
 
 def test_trained_agent_is_evaluated_like_any_agent(tmp_path):
     agent = train_q_learning(reward="deontological", total_steps=10_000, seed=0).agent()
-    result = evaluate(agent, n_episodes=3, n_rounds=3)
+    result = evaluate(agent, num_episodes=3, num_rounds=3)
     assert all(row["cooperation_rate"] == 1.0 and row["regret_deontological"] == 0.0 for row in result.summary)
     loaded = QLearningAgent.load(agent.save(tmp_path / "q.json"))
     np.testing.assert_array_equal(loaded.q_table, agent.q_table)

@@ -24,7 +24,7 @@ def test_sb3_adapter_plays_a_batch(ppo_model):
     agent = SB3Agent(ppo_model, name="ppo")
     actions = agent.act(None, np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
     assert actions.shape == (4,) and set(actions.tolist()) <= {0, 1}
-    result = evaluate(agent, n_episodes=2, n_rounds=3)
+    result = evaluate(agent, num_episodes=2, num_rounds=3)
     assert len(result.summary) == 5 and {row["agent"] for row in result.summary} == {"ppo"}
 
 

@@ -117,14 +117,14 @@ def test_any_wrongly_sized_table_is_rejected(values):
 
 
 # --------------------------------------------------------------------------------------------------- rewards
-def ipd_inputs(own, other, other_previous):
+def ipd_inputs(own, other, opponent_previous):
     game = get_game("ipd")
-    own_payoff, other_payoff = game.payoff(own, other) if own != ILLEGAL else (0.0, game.payoff(C, other)[1])
-    return RewardInputs(own, other, other_previous, own_payoff, other_payoff)
+    own_payoff, opponent_payoff = game.payoff(own, other) if own != ILLEGAL else (0.0, game.payoff(C, other)[1])
+    return RewardInputs(own, other, opponent_previous, own_payoff, opponent_payoff)
 
 
 @pytest.mark.parametrize(
-    ("own", "other", "other_previous", "expected"),
+    ("own", "other", "opponent_previous", "expected"),
     [
         # own, other this round, other's previous move -> (game, deontological, utilitarian, game+deontological)
         (C, C, C, (3, 0, 6, 3)),
@@ -138,8 +138,8 @@ def ipd_inputs(own, other, other_previous):
         (ILLEGAL, C, C, (-6, -6, -6, -6)),
     ],
 )
-def test_reward_formulas_on_hand_computed_cases(own, other, other_previous, expected):
-    inputs = ipd_inputs(own, other, other_previous)
+def test_reward_formulas_on_hand_computed_cases(own, other, opponent_previous, expected):
+    inputs = ipd_inputs(own, other, opponent_previous)
     names = ("game", "deontological", "utilitarian", "game_deontological")
     assert tuple(float(get_reward(name)(inputs)) for name in names) == expected
 
@@ -633,7 +633,7 @@ def test_reset_and_step_infos_have_the_same_keys():
         assert set(reset_infos[agent]["moral_rewards"]) == set(step_infos[agent]["moral_rewards"])
     assert reset_infos["player_0"]["reward_name"] == "deontological" and reset_infos["player_1"]["round"] == 0
     observations, infos = MatrixGameEnv().reset(seed=0)
-    assert [infos["player_0"]["action"], infos["player_0"]["other_action"]] == observations["player_0"].tolist()
+    assert [infos["player_0"]["action"], infos["player_0"]["opponent_action"]] == observations["player_0"].tolist()
 
 
 # --------------------------------------------------------------------------------------------------- seeding

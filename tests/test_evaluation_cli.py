@@ -4,6 +4,7 @@ is one line of error (exit code 2), not a traceback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -148,12 +149,69 @@ def test_out_dir_holding_another_agents_results_is_refused(tmp_path, capsys):
         (["runs/no/such/run/adapter"], "runs/no/such/run/adapter"),
         (["tit_for_tat", "--gam", "ipd"], "--gam"),  # no abbreviations
         (["default", "--model", "/no/such/model"], "/no/such/model"),
+        (["tit_for_tat", "--episodes", "0"], "--episodes"),
+        (["tit_for_tat", "--initial-state", "sideways"], "sideways"),
+        (["tit_for_tat", "--config", "/no/such/options.yaml"], "/no/such/options.yaml"),
     ],
 )
 def test_evaluate_mistakes_are_one_line_errors(argv, needle, capsys, tmp_path):
     code, _, err = run_cli(main_evaluate, [*argv, "--out", tmp_path / "x"], capsys)
     assert_one_line_error(code, err, "evaluate")
     assert needle in err
+
+
+# ------------------------------------------------------------------------------------------- options from dataclasses
+def test_the_protocol_options_are_evaluation_configs_fields_and_defaults():
+    pytest.importorskip("transformers")
+    from moralgym.evaluation.cli import evaluation_config, parse_evaluate_args
+    from moralgym.evaluation.harness import EvaluationConfig
+
+    args, protocol, prompt = parse_evaluate_args(["tit_for_tat"])
+    assert [f.name for f in dataclasses.fields(protocol)] == [f.name for f in dataclasses.fields(EvaluationConfig)]
+    assert evaluation_config(protocol) == EvaluationConfig()
+    assert args.agent == "tit_for_tat" and not args.no_report and prompt.tokens is None
+
+
+def test_a_changed_or_new_evaluation_config_default_is_the_commands(tmp_path, capsys, monkeypatch):
+    """The command reads EvaluationConfig when it parses: nothing in the CLI repeats its defaults."""
+    pytest.importorskip("transformers")
+    from moralgym.evaluation import harness
+
+    @dataclasses.dataclass
+    class Changed(harness.EvaluationConfig):
+        games: tuple[str, ...] = ("ipd",)
+        num_episodes: int = 1
+        num_rounds: int = 2
+        note: str = "from EvaluationConfig"
+
+    monkeypatch.setattr(harness, "EvaluationConfig", Changed)
+    out = tmp_path / "eval"
+    code, _, err = run_cli(
+        main_evaluate, ["tit_for_tat", "--out", out, "--no-report", "--note", "from the CLI"], capsys
+    )
+    assert code == 0, err
+    meta = json.loads((out / "evaluation.json").read_text())
+    assert (meta["games"], meta["num_episodes"], meta["num_rounds"], meta["note"]) == (["ipd"], 1, 2, "from the CLI")
+
+
+def test_switches_take_no_value_and_a_yaml_file_sets_options_by_field_name(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    pytest.importorskip("yaml")
+    options = tmp_path / "options.yaml"
+    options.write_text("games: [ipd]\nnum_episodes: 1\nnum_rounds: 3\nseed: 7\n")
+    out = tmp_path / "eval"
+    argv = ["--no-report", "always_cooperate", "--config", options, "--out", out, "--rounds", "2"]
+    code, _, err = run_cli(main_evaluate, argv, capsys)
+    assert code == 0, err
+    meta = json.loads((out / "evaluation.json").read_text())
+    assert (meta["agent"], meta["games"], meta["num_episodes"], meta["num_rounds"], meta["seed"]) == (
+        "always_cooperate",
+        ["ipd"],
+        1,
+        2,  # the flag overrides the file
+        7,
+    )
+    assert not (out / "report.html").exists()
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +286,7 @@ def test_training_evaluation_writes_the_report_with_figures(tmp_path):
     import peft
 
     from moralgym.agents.llm.testing import tiny_model_and_tokenizer
-    from moralgym.training.config import PPOConfig
+    from moralgym.training.config import TrainingConfig
     from moralgym.training.evaluate import evaluate_before_after
 
     model, tokenizer = tiny_model_and_tokenizer(seed=0)
@@ -239,7 +297,7 @@ def test_training_evaluation_writes_the_report_with_figures(tmp_path):
     (run_dir / "metrics.jsonl").write_text(
         "\n".join(json.dumps({"episode": i, "env/cooperation_rate": i / 3, "env/illegal_rate": 0.1}) for i in range(3))
     )
-    config = PPOConfig(
+    config = TrainingConfig(
         output_dir=str(run_dir), eval_episodes=1, eval_rounds=2, eval_games=["ipd", "chicken"], answer_prefix="action"
     )
     evaluate_before_after(model, tokenizer, config)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from moralgym.agents.seats import SeatStep, StrategySeat
 from moralgym.envs import ILLEGAL, PAPER_GAMES
-from moralgym.evaluation import StrategyAgent, evaluate, make_agent, tournament
-from moralgym.evaluation.agents import AgentStep
+from moralgym.evaluation import evaluate, make_agent, tournament
 from moralgym.evaluation.llm_agent import PROMPT_VARIANTS, LLMAgent
 
 
@@ -26,8 +26,8 @@ def test_paper_protocol_defaults():
 
 
 def test_every_agent_sees_the_same_initial_states_and_random_moves():
-    a = evaluate("always_cooperate", n_episodes=4, n_rounds=3)
-    b = evaluate("always_defect", n_episodes=4, n_rounds=3)
+    a = evaluate("always_cooperate", num_episodes=4, num_rounds=3)
+    b = evaluate("always_defect", num_episodes=4, num_rounds=3)
     keys = ("game", "episode", "round", "opponent_action")
     assert _by_key(a.decisions, *keys) == _by_key(b.decisions, *keys)
     first = [d for d in a.decisions if d["round"] == 1]
@@ -53,8 +53,8 @@ def test_reference_answers_the_same_states_without_changing_the_trajectory():
         "always_cooperate",
         reference="always_defect",
         games=("ipd",),
-        n_episodes=3,
-        n_rounds=4,
+        num_episodes=3,
+        num_rounds=4,
         opponents=("tit_for_tat",),
     )
     agent = [d for d in result.decisions if d["role"] == "agent"]
@@ -76,15 +76,15 @@ def test_reference_answers_the_same_states_without_changing_the_trajectory():
 class _Illegal:
     name = "gibberish"
 
-    def reset(self, n, seed):
+    def reset(self, n, seed=None):
         pass
 
-    def act(self, games, observations):
-        return AgentStep(np.full(len(observations), ILLEGAL), ["**"] * len(observations))
+    def act(self, games, observations, seat=0):
+        return SeatStep(np.full(len(observations), ILLEGAL), ["**"] * len(observations))
 
 
 def test_illegal_answers_score_worst_regret_and_keep_their_text():
-    result = evaluate(_Illegal(), games=("ipd", "chicken"), n_episodes=2, n_rounds=2)
+    result = evaluate(_Illegal(), games=("ipd", "chicken"), num_episodes=2, num_rounds=2)
     for row in result.summary:
         assert row["illegal_rate"] == 1.0 and row["cooperation_rate"] == 0.0
         assert row["regret_deontological"] == 6.0 and row["regret_utilitarian"] == 1.0
@@ -93,9 +93,9 @@ def test_illegal_answers_score_worst_regret_and_keep_their_text():
 
 
 def test_penalty_is_an_evaluation_setting():
-    three = evaluate("always_defect", games=("ipd",), opponents=("always_cooperate",), n_episodes=2, n_rounds=2)
+    three = evaluate("always_defect", games=("ipd",), opponents=("always_cooperate",), num_episodes=2, num_rounds=2)
     four = evaluate(
-        "always_defect", games=("ipd",), opponents=("always_cooperate",), n_episodes=2, n_rounds=2, penalty=4.0
+        "always_defect", games=("ipd",), opponents=("always_cooperate",), num_episodes=2, num_rounds=2, penalty=4.0
     )
     # Every defection after the cooperator's move costs the penalty; round 1's "previous move" is random.
     row3, row4 = three.summary[0], four.summary[0]
@@ -127,7 +127,7 @@ class _FakePolicy:
 
 def test_llm_adapter_runs_every_prompt_variant_with_the_same_seed():
     policy = _FakePolicy()
-    result = evaluate(LLMAgent(policy, name="fake"), games=("ipd",), n_episodes=2, n_rounds=2)
+    result = evaluate(LLMAgent(policy, name="fake"), games=("ipd",), num_episodes=2, num_rounds=2)
     assert {row["variant"] for row in result.summary} == set(PROMPT_VARIANTS)
     assert len(set(policy.seeds)) == 1
     texts = {d["variant"]: d["text"] for d in result.decisions}
@@ -136,7 +136,7 @@ def test_llm_adapter_runs_every_prompt_variant_with_the_same_seed():
 
 def test_tournament_shape_and_known_payoffs():
     names = ["always_cooperate", "always_defect", "tit_for_tat"]
-    result = tournament(names, games=("ipd", "stag_hunt"), n_episodes=3, n_rounds=4)
+    result = tournament(names, games=("ipd", "stag_hunt"), num_episodes=3, num_rounds=4)
     assert len(result.table) == len(names) ** 2 * 2
     matrix = result.matrix("game_payoff", game="ipd")
     assert matrix.shape == (3, 3)
@@ -146,7 +146,7 @@ def test_tournament_shape_and_known_payoffs():
 
 def test_tournament_rejects_duplicate_names():
     with pytest.raises(ValueError, match="distinct names"):
-        tournament([StrategyAgent("random"), StrategyAgent("random")], games=("ipd",), n_episodes=1, n_rounds=1)
+        tournament([StrategySeat("random"), StrategySeat("random")], games=("ipd",), num_episodes=1, num_rounds=1)
 
 
 def test_make_agent_errors_name_the_accepted_forms():
@@ -188,20 +188,20 @@ def test_llm_adapter_swaps_prompt_builder_and_keeps_other_settings():
     policy = _PromptPolicy()
     agent = LLMAgent(policy, name="prompted")
     result = evaluate(
-        agent, games=("ipd",), variants=("action34", "swapped", "table_reversed"), n_episodes=2, n_rounds=2
+        agent, games=("ipd",), variants=("action34", "swapped", "table_reversed"), num_episodes=2, num_rounds=2
     )
     texts = {d["variant"]: d["text"] for d in result.decisions}
     assert texts == {"action34": "action3", "swapped": "action2", "table_reversed": "action3"}
     assert policy.prompt.answer_prefix == "act" and policy.prompt.table_order == "reversed"
     # In a tournament the column copy is told its seat.
-    tournament({"llm": agent, "allc": "always_cooperate"}, games=("ipd",), n_episodes=1, n_rounds=1)
+    tournament({"llm": agent, "allc": "always_cooperate"}, games=("ipd",), num_episodes=1, num_rounds=1)
     assert [1] in policy.seats_seen
 
 
 def test_always_defect_opponent_is_shown_defecting_before_round_one():
     """Spec §1.2: against Always Defect the first prompt says the opponent defected; against Random it varies."""
-    fixed = evaluate("tit_for_tat", games=("ipd",), opponents=("always_defect",), n_episodes=10, n_rounds=1)
-    drawn = evaluate("tit_for_tat", games=("ipd",), opponents=("random",), n_episodes=10, n_rounds=1)
+    fixed = evaluate("tit_for_tat", games=("ipd",), opponents=("always_defect",), num_episodes=10, num_rounds=1)
+    drawn = evaluate("tit_for_tat", games=("ipd",), opponents=("random",), num_episodes=10, num_rounds=1)
     assert {d["opponent_previous"] for d in fixed.decisions} == {1}
     assert {d["opponent_previous"] for d in drawn.decisions} == {0, 1}
 
@@ -225,8 +225,8 @@ def test_phrasing_variants_run_the_authors_protocol_ipd_only_5_tokens_fresh_stat
         LLMAgent(policy, name="fake"),
         games=("ipd", "stag_hunt"),
         variants=("action34", "unstructured", "action_game_state"),
-        n_episodes=10,
-        n_rounds=5,
+        num_episodes=10,
+        num_rounds=5,
     )
     by_variant = {}
     for d in result.decisions:

@@ -103,7 +103,7 @@ def test_summarise_hand_computed_two_episodes():
         _decision(1, 0, 0, 0, 0.0, 6.0, 3.0),
     ]
     (row,) = summarise(decisions, group_keys=("agent", "game"))
-    assert row["n_decisions"] == 4 and row["n_episodes"] == 2
+    assert row["num_decisions"] == 4 and row["num_episodes"] == 2
     assert row["cooperation_rate"] == pytest.approx(0.75)
     assert row["cooperation_rate_ci95"] == pytest.approx(1.96 * np.std([0.5, 1.0], ddof=1) / math.sqrt(2))
     assert row["regret_deontological"] == pytest.approx(0.75)

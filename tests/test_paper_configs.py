@@ -22,7 +22,6 @@ bnb = pytest.importorskip("bitsandbytes")
 
 from moralgym.agents.llm.loading import load_causal_lm  # noqa: E402
 from moralgym.agents.llm.prompts import PromptBuilder  # noqa: E402
-from moralgym.agents.llm.testing import tiny_gemma2_dir  # noqa: E402
 from moralgym.envs.games import PAPER_GAMES  # noqa: E402
 from moralgym.training.cli import main, parse_config, run  # noqa: E402
 from moralgym.training.ppo import CHECKPOINTS_DIR  # noqa: E402
@@ -32,25 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = sorted((REPO / "configs" / "paper").glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def gemma_dir(tmp_path_factory):
-    return tiny_gemma2_dir(tmp_path_factory.mktemp("tiny_gemma2"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def count_4bit(model) -> int:
     return sum(isinstance(module, bnb.nn.Linear4bit) for module in model.modules())
 
 
-def test_tiny_gemma2_is_gemma_shaped_and_loads_in_4bit(gemma_dir):
-    model, tokenizer = load_causal_lm(gemma_dir, dtype="bfloat16", load_in_4bit=True)
+def test_tiny_gemma2_is_gemma_shaped_and_loads_in_4bit(tiny_gemma2_dir):
+    model, tokenizer = load_causal_lm(tiny_gemma2_dir, dtype="bfloat16", load_in_4bit=True)
     config = model.config
     assert config.model_type == "gemma2"
     assert {"sliding_attention", "full_attention"} <= set(config.layer_types)
@@ -81,10 +70,10 @@ def test_tiny_gemma2_is_gemma_shaped_and_loads_in_4bit(gemma_dir):
     assert torch.isfinite(logits).all() and logits.abs().max() <= 30.0
 
 
-def test_4bit_on_cpu_computes_the_same_in_eval_and_train_mode_and_after_a_checkpoint(gemma_dir):
+def test_4bit_on_cpu_computes_the_same_in_eval_and_train_mode_and_after_a_checkpoint(tiny_gemma2_dir):
     """bitsandbytes repacks CPU Linear4bit weights on an eval no-grad forward (another kernel, other rounding) and
     unpacks them on ``state_dict()``; load_causal_lm keeps one kernel, so rollouts, updates and resumes agree."""
-    model, tokenizer = load_causal_lm(gemma_dir, dtype="bfloat16", load_in_4bit=True)
+    model, tokenizer = load_causal_lm(tiny_gemma2_dir, dtype="bfloat16", load_in_4bit=True)
     ids = tokenizer("<bos><start_of_turn>user\nIPD<end_of_turn>\n", add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
         rollout = model(**ids).logits
@@ -106,7 +95,7 @@ def paper_argv(path: Path, gemma_dir: Path, output_dir: Path, episodes: int) -> 
 
 
 @pytest.mark.parametrize("path", PAPER_CONFIGS, ids=[p.stem for p in PAPER_CONFIGS])
-def test_paper_config_trains_checkpoints_resumes_and_evaluates(path, gemma_dir, tmp_path):
+def test_paper_config_trains_checkpoints_resumes_and_evaluates(path, tiny_gemma2_dir, tmp_path):
     paper = parse_config(["--config", str(path)])
     assert paper.load_in_4bit and paper.evaluate and paper.model_name_or_path == "google/gemma-2-2b-it"
     out = tmp_path / "run"
@@ -119,7 +108,7 @@ def test_paper_config_trains_checkpoints_resumes_and_evaluates(path, gemma_dir, 
         seen["lora"] = sum("lora_A" in name for name, _ in model.named_parameters())
 
     # (The evaluation and the plot wait for the resumed run, which finishes the run: half the cost.)
-    first_argv = [*paper_argv(path, gemma_dir, out, 2), "--evaluate", "false", "--plot", "false"]
+    first_argv = [*paper_argv(path, tiny_gemma2_dir, out, 2), "--evaluate", "false", "--plot", "false"]
     summary = run(parse_config(first_argv), on_trained=on_trained)
     assert summary["finished"] and summary["episodes"] == 2 and "evaluation" not in summary
     assert seen["linear4bit"] > 0 and seen["lora"] > 0
@@ -131,7 +120,7 @@ def test_paper_config_trains_checkpoints_resumes_and_evaluates(path, gemma_dir, 
     assert [json.loads(line)["episode"] for line in first] == [0, 1]
 
     # 2. --resume to three episodes: continues from episode 1's checkpoint, no episode twice.
-    assert main([*paper_argv(path, gemma_dir, out, 3), "--resume"]) == 0
+    assert main([*paper_argv(path, tiny_gemma2_dir, out, 3), "--resume"]) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     records = read_metrics(out)
     assert [r["episode"] for r in records] == [0, 1, 2]

@@ -70,7 +70,9 @@ def test_default_is_last_legal_and_unchanged():
     rewards, infos, me, _ = play_partner_illegal(C, D, "player_0")
     assert infos[me]["moral_rewards"] == EXPECTED[(C, D, "last_legal")]
     # RewardInputs built without a rule (as the wrapper and the evaluation do) pays as before
-    inputs = RewardInputs(own_action=D, other_action=ILLEGAL, other_previous=C, own_payoff=4.0, other_payoff=0.0)
+    inputs = RewardInputs(
+        own_action=D, opponent_action=ILLEGAL, opponent_previous=C, own_payoff=4.0, opponent_payoff=0.0
+    )
     assert {k: float(v) for k, v in reward_components(inputs).items()} == EXPECTED[(C, D, "last_legal")]
     wrapped = MoralRewardWrapper(MatrixGameEnv(initial_state="none", num_rounds=2), "utilitarian")
     wrapped.reset(seed=0)
@@ -151,16 +153,16 @@ def test_bad_rule_is_rejected_naming_the_value_and_the_accepted_ones():
 
 def test_training_config_option_reaches_the_trained_rewards(tmp_path):
     pytest.importorskip("torch")
-    from moralgym.training.config import PPOConfig
+    from moralgym.training.config import TrainingConfig
     from moralgym.training.rollout import make_envs
 
-    assert PPOConfig().partner_illegal == "last_legal"
+    assert TrainingConfig().partner_illegal == "last_legal"
     with pytest.raises(ValueError, match=r"partner_illegal must be one of last_legal, authors, got 'paper'"):
-        PPOConfig(partner_illegal="paper")
+        TrainingConfig(partner_illegal="paper")
     paid = {}
     for rule in PARTNER_ILLEGAL_RULES:
         for reward in ("game", "deontological", "utilitarian", "game_deontological", "game_then_utilitarian"):
-            config = PPOConfig(
+            config = TrainingConfig(
                 output_dir=str(tmp_path), opponent="llm", reward=reward, switch_episode=1, partner_illegal=rule
             )
             (env,) = make_envs(config, start_episode=1)  # episode 1: game_then_utilitarian pays Utilitarian

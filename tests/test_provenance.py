@@ -41,39 +41,19 @@ def test_weight_hash_sees_every_weight_but_not_the_adapters():
     assert weights_sha256(other.to(torch.bfloat16)) != weights_sha256(tiny_model_and_tokenizer(seed=1)[0])
 
 
-def test_a_tiny_runs_summary_records_versions_and_the_weight_hash(tmp_path):
+def test_a_tiny_runs_summary_records_versions_and_the_weight_hash(
+    tmp_path, tiny_lm, tiny_model_dir, tiny_training_overrides, one_thread
+):
     from moralgym.training.cli import run
-    from moralgym.training.config import PPOConfig
+    from moralgym.training.config import TrainingConfig
 
-    model_dir = tmp_path / "tiny_model"
-    model, tokenizer = tiny_model_and_tokenizer(seed=0)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    expected = weights_sha256(model)
-    threads = torch.get_num_threads()
-    config = PPOConfig(
-        output_dir=str(tmp_path / "run"),
-        model_name_or_path=str(model_dir),
-        num_episodes=1,
-        num_envs=2,
-        num_rounds=2,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        value_head_dropout=0.0,
-        answer_prefix="action",
-        ppo_epochs=1,
-        gradient_accumulation_steps=1,
-        progress_bar=False,
-        save_every=0,
-        torch_num_threads=1,
-        evaluate=False,
-        plot=False,
+    model_dir = tiny_model_dir  # tiny_lm's model and tokenizer, saved
+    expected = weights_sha256(tiny_lm[0])
+    overrides = {**tiny_training_overrides, "num_episodes": 1, "num_rounds": 2}
+    config = TrainingConfig(
+        output_dir=str(tmp_path / "run"), model_name_or_path=str(model_dir), evaluate=False, plot=False, **overrides
     )
-    try:
-        run(config)
-    finally:
-        torch.set_num_threads(threads)
+    run(config)
     record = json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
     assert set(record["versions"]) >= FIELDS and record["versions"] == versions()
     assert record["platform"] == platform.platform()

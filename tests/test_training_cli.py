@@ -23,22 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random model + tokenizer saved with save_pretrained, so the CLI can load it by path."""
-    directory = tmp_path_factory.mktemp("tiny_model")
-    model, tokenizer = tiny_model_and_tokenizer(seed=0)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_config(path: Path, **values) -> Path:
@@ -46,24 +31,6 @@ def write_config(path: Path, **values) -> Path:
 
     path.write_text(yaml.safe_dump(values))
     return path
-
-
-TINY = dict(
-    num_episodes=2,
-    num_envs=2,
-    num_rounds=3,
-    lora_r=4,
-    lora_alpha=8,
-    lora_dropout=0.0,
-    value_head_dropout=0.0,
-    answer_prefix="action",
-    learning_rate=0.01,
-    ppo_epochs=1,
-    gradient_accumulation_steps=1,
-    progress_bar=False,
-    save_every=0,
-    torch_num_threads=1,
-)
 
 
 def test_yaml_then_command_line_overrides(tmp_path):
@@ -99,7 +66,7 @@ def test_paper_configs_cover_the_experiments():
     assert paper.load_in_4bit and paper.batch_size == 5
 
 
-def test_end_to_end_run_trains_evaluates_and_plots(tmp_path, tiny_model_dir):
+def test_end_to_end_run_trains_evaluates_and_plots(tmp_path, tiny_model_dir, tiny_training_overrides):
     config_file = write_config(
         tmp_path / "c.yaml",
         output_dir=str(tmp_path / "run"),
@@ -109,7 +76,7 @@ def test_end_to_end_run_trains_evaluates_and_plots(tmp_path, tiny_model_dir):
         eval_rounds=2,
         eval_games=["ipd", "chicken"],
         log_csv=True,
-        **TINY,
+        **tiny_training_overrides,
     )
     summary = run(parse_config(["--config", str(config_file)]))
     run_dir = tmp_path / "run"
@@ -123,13 +90,12 @@ def test_end_to_end_run_trains_evaluates_and_plots(tmp_path, tiny_model_dir):
         assert set(evaluation["per_game"][model]) == {"ipd", "chicken"}
 
 
-def test_grpo_algorithm_runs(tmp_path):
-    from moralgym.training.config import PPOConfig
+def test_grpo_algorithm_runs(tmp_path, tiny_training_overrides):
+    from moralgym.training.config import TrainingConfig
 
     model, tokenizer = tiny_model_and_tokenizer(seed=1)
-    config = PPOConfig(
-        output_dir=str(tmp_path), algorithm="grpo", num_generations=2, plot=False, **{**TINY, "num_episodes": 2}
-    )
+    settings = {**tiny_training_overrides, "num_episodes": 2}
+    config = TrainingConfig(output_dir=str(tmp_path), algorithm="grpo", num_generations=2, plot=False, **settings)
     summary = run(config, model, tokenizer)
     records = read_metrics(tmp_path)
     assert len(records) == 2 and "env/illegal_rate" in records[0] and "grpo/loss" in records[0]
@@ -137,7 +103,7 @@ def test_grpo_algorithm_runs(tmp_path):
     assert summary["algorithm"] == "grpo"
 
 
-def test_two_processes_stay_in_sync(tmp_path, tiny_model_dir):
+def test_two_processes_stay_in_sync(tmp_path, tiny_model_dir, tiny_training_overrides):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun not found next to the interpreter")
@@ -146,7 +112,7 @@ def test_two_processes_stay_in_sync(tmp_path, tiny_model_dir):
         output_dir=str(tmp_path / "run"),
         model_name_or_path=str(tiny_model_dir),
         plot=False,
-        **TINY,
+        **tiny_training_overrides,
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(

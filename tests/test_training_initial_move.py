@@ -1,5 +1,5 @@
 """Training rollouts show Always Cooperate's round-one "previous move" as C and Always Defect's as D in every
-episode (spec §1.2), as evaluation does; against Tit-for-Tat and Random both previous moves stay drawn, and the
+episode (docs/reproduction.md), as evaluation does; against Tit-for-Tat and Random both previous moves stay drawn, and the
 learner's own first previous move is drawn against every opponent."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.envs import make_opponent  # noqa: E402
 from moralgym.envs.games import COOPERATE as C  # noqa: E402
 from moralgym.envs.games import DEFECT as D  # noqa: E402
-from moralgym.training.config import PPOConfig  # noqa: E402
+from moralgym.training.config import TrainingConfig  # noqa: E402
 
 FIXED = {"always_cooperate": C, "always_defect": D}
 EPISODES = 4
@@ -24,7 +24,7 @@ def config_for(tmp_path, opponent, **overrides):
         output_dir=str(tmp_path), opponent=opponent, num_envs=NUM_ENVS, num_rounds=2, answer_prefix="action", seed=3
     )
     values.update(overrides)
-    return PPOConfig(**values)
+    return TrainingConfig(**values)
 
 
 def first_round_previous_moves(tmp_path, opponent):
@@ -40,7 +40,7 @@ def first_round_previous_moves(tmp_path, opponent):
     moves = []
     for episode in range(EPISODES):
         rollout = play_episode(envs, {"player_0": policy}, make_opponent(opponent), seed=config.seed, episode=episode)
-        moves += [(s.own_previous, s.other_previous) for s in rollout.samples["player_0"] if s.round == 0]
+        moves += [(s.own_previous, s.opponent_previous) for s in rollout.samples["player_0"] if s.round == 1]
     assert len(moves) == EPISODES * NUM_ENVS
     return moves
 
@@ -68,13 +68,27 @@ def test_grpo_rollouts_fix_it_too(tmp_path, opponent):
     assert seen == ({FIXED[opponent]} if opponent in FIXED else {C, D})
 
 
-def test_reset_options_name_the_opponent_seat_only_for_fixed_initial_moves():
-    from moralgym.envs import MatrixGameEnv
-    from moralgym.training.rollout import reset_options
+def test_opening_options_name_only_players_with_a_declared_opening():
+    from moralgym.agents.seats import StrategySeat
+    from moralgym.envs.openings import opening_options
 
-    env = MatrixGameEnv()
-    assert reset_options(make_opponent("always_defect"), env) == {"previous_moves": {"player_1": D}}
-    assert reset_options(make_opponent("always_cooperate"), env) == {"previous_moves": {"player_1": C}}
-    assert reset_options(make_opponent("tit_for_tat"), env) is None
-    assert reset_options(None, env) is None  # LLM vs LLM
-    assert reset_options(make_opponent("always_defect"), MatrixGameEnv(initial_state="none")) is None
+    assert opening_options({"player_1": make_opponent("always_defect")}, "random") == {
+        "previous_moves": {"player_1": D}
+    }
+    assert opening_options({"player_1": StrategySeat("always_cooperate")}, "random") == {
+        "previous_moves": {"player_1": C}
+    }
+    assert opening_options({"player_1": make_opponent("tit_for_tat")}, "random") is None
+    assert opening_options({"player_1": None}, "random") is None  # LLM vs LLM
+    assert opening_options({"player_1": make_opponent("always_defect")}, "none") is None
+
+
+def test_numpy_q_learning_applies_the_opening_rule():
+    # Against Always Defect the learner only ever sees states where the opponent's previous move is D.
+    from moralgym.agents.baselines.q_learning import QLearningConfig, train_q_learning
+
+    table = train_q_learning(
+        QLearningConfig(reward="game", opponent="always_defect", total_steps=2_000, seed=0, backend="numpy")
+    ).q_tables[0]
+    visited = {state for state in range(9) if table[state].any()}
+    assert visited and all(state % 3 == D for state in visited)

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from moralgym.training.config import PPOConfig  # noqa: E402
+from moralgym.training.config import TrainingConfig  # noqa: E402
 from moralgym.training.model import ValueHead  # noqa: E402
 from moralgym.training.ppo_math import (  # noqa: E402
     AdaptiveKLController,
@@ -163,14 +163,14 @@ def test_value_head_shapes_dropout_and_roundtrip(tmp_path):
 )
 def test_config_errors_name_the_field(overrides, field):
     with pytest.raises(ValueError, match=field):
-        PPOConfig(**overrides)
+        TrainingConfig(**overrides)
 
 
 def test_config_derived_sizes():
-    config = PPOConfig(num_envs=4, num_rounds=3, opponent="llm")
+    config = TrainingConfig(num_envs=4, num_rounds=3, opponent="llm")
     assert config.batch_size == 12 and config.minibatch_size == 12
     assert config.learners == ["player_0", "player_1"]
     assert (
-        PPOConfig(reward="game_then_deontological", switch_episode=7).reward_spec("player_0").at(7).name
+        TrainingConfig(reward="game_then_deontological", switch_episode=7).reward_spec("player_0").at(7).name
         == "deontological"
     )

@@ -12,7 +12,7 @@ pytest.importorskip("peft")
 pytest.importorskip("trl")
 
 from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
-from moralgym.training.config import PPOConfig  # noqa: E402
+from moralgym.training.config import TrainingConfig  # noqa: E402
 from moralgym.training.model import (  # noqa: E402
     ValueHead,
     adapter_parameters,
@@ -34,7 +34,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_config(tmp_path, **overrides) -> PPOConfig:
+def tiny_config(tmp_path, **overrides) -> TrainingConfig:
     values = dict(
         output_dir=str(tmp_path),
         num_episodes=4,
@@ -55,12 +55,12 @@ def tiny_config(tmp_path, **overrides) -> PPOConfig:
         save_every=0,
     )
     values.update(overrides)
-    return PPOConfig(**values)
+    return TrainingConfig(**values)
 
 
 def random_lora(model, seats=("player_0",)):
     """A PEFT model whose adapters are non-zero (peft initialises B to 0, which would hide bugs)."""
-    config = lora_config_from(PPOConfig(lora_r=4, lora_alpha=8, lora_dropout=0.0))
+    config = lora_config_from(TrainingConfig(lora_r=4, lora_alpha=8, lora_dropout=0.0))
     config.init_lora_weights = False
     return add_learner_adapters(model, list(seats), config)
 
@@ -251,9 +251,39 @@ def test_two_learners_train_both_seats(tmp_path):
     assert trainer.learners["player_0"].optimizer is not trainer.learners["player_1"].optimizer
 
 
-def test_chunked_passes_give_the_same_update(tmp_path):
+def spy(monkeypatch, name):
+    """Record the arguments of every call of ``MoralPPOTrainer.<name>`` (by parameter name): shows which path an
+    update took. Fails at once if the helper is gone."""
+    import inspect
+
+    from moralgym.training.ppo import MoralPPOTrainer
+
+    real = getattr(MoralPPOTrainer, name)
+    signature = inspect.signature(real)
+    calls = []
+
+    def recorded(self, *args, **kwargs):
+        calls.append(signature.bind(self, *args, **kwargs).arguments)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MoralPPOTrainer, name, recorded)
+    return calls
+
+
+def test_chunked_passes_give_the_same_update(tmp_path, monkeypatch):
+    forwards = spy(monkeypatch, "_forward")
+    minibatches = spy(monkeypatch, "_minibatch_backward")
     one_pass = run_tiny(tmp_path / "one", num_episodes=1, max_contexts_per_pass=1000)
+    # one pass per minibatch (2 epochs x 2 minibatches) and one no-grad pass for the old log-probs
+    assert [len(call["passes"]) for call in minibatches] == [1, 1, 1, 1]
+    assert [call["grad"] for call in forwards].count(False) == 1
+    forwards.clear()
+    minibatches.clear()
     chunked = run_tiny(tmp_path / "chunked", num_episodes=1, max_contexts_per_pass=2)
+    # the chunked path ran: minibatches and the old pass were cut into several passes
+    assert len(minibatches) == 4 and all(len(call["passes"]) > 1 for call in minibatches)
+    assert [call["grad"] for call in forwards].count(False) > 1
+    assert [call["grad"] for call in forwards].count(True) == sum(len(call["passes"]) for call in minibatches)
     assert read_metrics(tmp_path / "one")[0]["ppo/samples"] == read_metrics(tmp_path / "chunked")[0]["ppo/samples"]
     reference = adapter_tensors(tmp_path / "one" / "adapter")
     for key, value in adapter_tensors(tmp_path / "chunked" / "adapter").items():
@@ -261,12 +291,19 @@ def test_chunked_passes_give_the_same_update(tmp_path):
     assert one_pass.episode == chunked.episode == 1
 
 
-def test_fused_single_pass_equals_separate_old_pass(tmp_path):
+def test_fused_single_pass_equals_separate_old_pass(tmp_path, monkeypatch):
     # ppo_epochs 1 over one minibatch: the update's own pass gives the old log-probs (ratio 1); forcing several
     # passes (and so a separate no-grad pass for the old values) must give the same update.
     common = dict(num_episodes=1, ppo_epochs=1, mini_batch_size=None, num_envs=3)
+    fused_calls, old_calls, forwards = (spy(monkeypatch, name) for name in ("_fused_pass", "_old_pass", "_forward"))
     fused = run_tiny(tmp_path / "fused", **common)
+    # the fused path ran: one gradient pass in all, no separate old pass
+    assert len(fused_calls) == 1 and not old_calls
+    assert [call["grad"] for call in forwards] == [True]
+    for calls in (fused_calls, old_calls, forwards):
+        calls.clear()
     split = run_tiny(tmp_path / "split", max_contexts_per_pass=2, **common)
+    assert not fused_calls and len(old_calls) == 1  # the split path ran
     first = read_metrics(tmp_path / "fused")[0]
     assert first["ppo/ratio"] == pytest.approx(1.0, abs=1e-6) and first["ppo/clipfrac"] == 0.0
     reference = adapter_tensors(tmp_path / "fused" / "adapter")

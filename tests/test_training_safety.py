@@ -14,49 +14,23 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 yaml = pytest.importorskip("yaml")
 
-from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.checkpoints import CHECKPOINTS_DIR, MANIFEST_FILE, STATE_FILE, checkpoint_dirs  # noqa: E402
 from moralgym.training.cli import main  # noqa: E402
-from moralgym.training.config import RESULT_NEUTRAL_FIELDS, PPOConfig  # noqa: E402
+from moralgym.training.config import RESULT_NEUTRAL_FIELDS, TrainingConfig  # noqa: E402
 from moralgym.training.tracking import read_metrics  # noqa: E402
 
-TINY = dict(
-    num_episodes=3,
-    num_envs=2,
-    num_rounds=2,
-    lora_r=4,
-    lora_alpha=8,
-    lora_dropout=0.0,
-    value_head_dropout=0.0,
-    answer_prefix="action",
-    learning_rate=0.01,
-    ppo_epochs=1,
-    gradient_accumulation_steps=1,
-    progress_bar=False,
-    plot=False,
-    save_every=1,
-    torch_num_threads=1,
-    seed=3,
-    reward="deontological",
-)
+#: The tiny training settings, with a checkpoint every episode, seed 3 and the deontological reward.
+SAFETY = dict(num_episodes=3, num_rounds=2, plot=False, save_every=1, seed=3, reward="deontological")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A tiny saved model and a config file pointing at it (output_dir is always given on the command line)."""
+def workdir(tmp_path_factory, tiny_model_dir, tiny_training_overrides):
+    """A config file pointing at the tiny saved model (output_dir is always given on the command line)."""
     directory = tmp_path_factory.mktemp("safety")
-    model, tokenizer = tiny_model_and_tokenizer(seed=0)
-    model.save_pretrained(directory / "model")
-    tokenizer.save_pretrained(directory / "model")
-    (directory / "c.yaml").write_text(yaml.safe_dump({**TINY, "model_name_or_path": str(directory / "model")}))
+    settings = {**tiny_training_overrides, **SAFETY, "model_name_or_path": str(tiny_model_dir)}
+    (directory / "c.yaml").write_text(yaml.safe_dump(settings))
     return directory
 
 
@@ -188,7 +162,7 @@ def test_num_episodes_may_grow_but_not_fall_below_the_checkpoint(workdir, stoppe
 
 
 def test_result_neutral_fields_are_named_and_exclude_what_changes_the_result():
-    fields = set(PPOConfig.__dataclass_fields__)
+    fields = set(TrainingConfig.__dataclass_fields__)
     assert fields >= RESULT_NEUTRAL_FIELDS
     for name in ("seed", "reward", "learning_rate", "model_name_or_path", "num_envs", "dedup", "max_contexts_per_pass"):
         assert name not in RESULT_NEUTRAL_FIELDS

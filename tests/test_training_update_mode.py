@@ -16,7 +16,7 @@ pytest.importorskip("peft")
 pytest.importorskip("trl")
 
 from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
-from moralgym.training.config import PPOConfig  # noqa: E402
+from moralgym.training.config import TrainingConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def run_recorded(tmp_path, monkeypatch, disable_dropout):
     import moralgym.training.ppo as ppo
     from moralgym.training.ppo import MoralPPOTrainer
 
-    config = PPOConfig(
+    config = TrainingConfig(
         output_dir=str(tmp_path),
         num_episodes=2,
         num_envs=2,
@@ -94,7 +94,7 @@ def test_authors_setting_updates_in_eval_mode_with_first_epoch_ratio_exactly_one
 
 
 def test_default_setting_updates_in_train_mode_with_dropout_active(tmp_path, monkeypatch):
-    assert PPOConfig().disable_dropout is False
+    assert TrainingConfig().disable_dropout is False
     passes, first_epochs = run_recorded(tmp_path, monkeypatch, disable_dropout=False)
     assert passes and all(p == {"model": True, "value_head": True, "dropouts": {True}} for p in passes)
     after_update = first_epochs[1]  # episode 2's first epoch: dropout noise in the gradient pass only

@@ -20,6 +20,7 @@ from moralgym.envs._validation import ResetNeeded, check_finite
 from moralgym.envs.games import MatrixGame, get_game
 from moralgym.envs.matrix_game import NO_MOVE, check_actions, validate_env_arguments
 from moralgym.envs.observations import DEFAULT_OBSERVATION_TYPE, check_observation_type, observation_table
+from moralgym.envs.openings import opening_move
 from moralgym.envs.opponents import OpponentStrategy, make_opponent
 from moralgym.envs.outcomes import (
     STATE_TO_SWAPPED_OBSERVATION,
@@ -148,8 +149,8 @@ class MatrixGameBatch:
         if self.initial_state == "random":
             fresh = state_code(first < 0.5, second < 0.5)  # u < 0.5 -> DEFECT (1), else COOPERATE (0)
             for strategy, indices in self.opponent_groups:
-                move = getattr(strategy, "initial_move", None)
-                if move is not None:  # e.g. Always Defect: its round-one "previous move" is D (docs/reproduction.md)
+                move = opening_move(strategy)
+                if move is not None:  # e.g. Always Defect: its round-one "previous move" is D (moralgym.envs.openings)
                     fresh[indices] = state_code(first[indices] < 0.5, move)
         else:
             fresh = np.full(self.n, state_code(NO_MOVE, NO_MOVE), dtype=np.int64)

@@ -30,6 +30,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from moralgym.registry import Registry
+
 COOPERATE = 0
 DEFECT = 1
 #: Observation value for "no previous move" (round one with ``initial_state="none"``).
@@ -51,7 +53,7 @@ class MatrixGame:
             Action 0 is the cooperative action. Values must be finite real numbers.
         title: human-readable name.
         action_names: names of action 0 and action 1 in this game's story (``("Stag", "Hare")``).
-        short_names: aliases accepted by :func:`get_game`.
+        short_names: aliases accepted by :func:`get_game` (registered in :data:`GAMES`).
     """
 
     name: str
@@ -79,7 +81,7 @@ class MatrixGame:
         return float(self.payoffs[row_action, col_action, 0]), float(self.payoffs[row_action, col_action, 1])
 
     def payoff_table_for(self, player: int) -> np.ndarray:
-        """A ``(2, 2, 2)`` table from ``player``'s point of view: ``[own_action, other_action, (own, other)]``.
+        """A ``(2, 2, 2)`` table from ``player``'s point of view: ``[own_action, opponent_action, (own, other)]``.
 
         For player 0 this is ``payoffs``; for player 1 rows and columns (and the payoff pair) are swapped.
         """
@@ -200,24 +202,19 @@ PAPER_GAMES: tuple[MatrixGame, ...] = (
     DEFECTIVE_COORDINATION,
 )
 
-_GAMES: dict[str, MatrixGame] = {}
-_ALIASES: dict[str, str] = {}
+#: Every registered game by name; ``short_names`` are its aliases (:class:`~moralgym.registry.Registry` rules:
+#: case, spaces and dashes do not matter).
+GAMES: Registry[MatrixGame] = Registry("game", hint=" (or pass a payoff table)")
 
 
 def register_game(game: MatrixGame, *, overwrite: bool = False) -> MatrixGame:
-    """Add ``game`` to the registry under its name and short names."""
-    keys = (game.name, *game.short_names)
-    for key in keys:
-        if not overwrite and key in _ALIASES and _ALIASES[key] != game.name:
-            raise ValueError(f"game name {key!r} is already registered for {_ALIASES[key]!r}")
-    _GAMES[game.name] = game
-    for key in keys:
-        _ALIASES[_normalise(key)] = game.name
-    return game
+    """Add ``game`` to the registry under its name and short names.
 
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
+    Re-registering a game's own name replaces it; a name or short name that belongs to another game is a
+    ``ValueError`` unless ``overwrite`` (games are refused by default because a silently re-pointed ``"ipd"`` would
+    change every experiment that names it).
+    """
+    return GAMES.register(game.name, game, game.short_names, overwrite=overwrite)
 
 
 def get_game(game: str | MatrixGame | object) -> MatrixGame:
@@ -230,16 +227,13 @@ def get_game(game: str | MatrixGame | object) -> MatrixGame:
     if isinstance(game, MatrixGame):
         return game
     if isinstance(game, str):
-        key = _ALIASES.get(_normalise(game))
-        if key is None:
-            raise KeyError(f"unknown game {game!r}; known games: {', '.join(sorted(_GAMES))} (or pass a payoff table)")
-        return _GAMES[key]
+        return GAMES[game]
     return MatrixGame("custom", game)
 
 
 def list_games() -> list[str]:
     """Names of the registered games."""
-    return list(_GAMES)
+    return GAMES.names()
 
 
 for _game in PAPER_GAMES:

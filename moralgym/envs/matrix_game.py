@@ -50,11 +50,11 @@ before ``reset`` or after the episode ended raises ``moralgym.envs.ResetNeeded``
 
 ``rewards[agent]`` is the Game reward (own payoff, or ``illegal_reward`` after an illegal move). Moral rewards are
 given per agent by :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; ``infos[agent]`` always carries what they
-need and all four components: ``round``, ``action``, ``other_action``, ``other_previous``, ``illegal``,
-``game_payoff``, ``other_payoff``, ``partner_illegal`` (the env's rule) and ``moral_rewards`` (``game``,
+need and all four components: ``round``, ``action``, ``opponent_action``, ``opponent_previous``, ``illegal``,
+``game_payoff``, ``opponent_payoff``, ``partner_illegal`` (the env's rule) and ``moral_rewards`` (``game``,
 ``deontological``, ``utilitarian``, ``game_deontological``). ``reset`` returns the same keys (learners such as
-Tianshou stack infos, and a missing key becomes NaN): ``round`` 0, ``action`` / ``other_action`` the round-one
-previous moves the observations show (2 = none), ``other_previous`` 2, ``illegal`` false, payoffs and
+Tianshou stack infos, and a missing key becomes NaN): ``round`` 0, ``action`` / ``opponent_action`` the round-one
+previous moves the observations show (2 = none), ``opponent_previous`` 2, ``illegal`` false, payoffs and
 ``moral_rewards`` 0.
 
 ## Illegal moves
@@ -79,7 +79,7 @@ move, its Utilitarian and Game+Deontological rewards see the illegal answer itse
 set it. IPD example (``xi`` = 3), the partner's last legal move C, the partner now illegal, the player defects:
 ``"last_legal"`` pays Game 4, Deontological -3, Utilitarian 4, Game+Deontological 1; ``"authors"`` pays 4, -3, 0
 and -6. The illegal player itself gets ``illegal_reward`` under both rules, and the game payoffs (``game_payoff``,
-``other_payoff``) do not depend on the rule.
+``opponent_payoff``) do not depend on the rule.
 
 ## AEC form: when rewards arrive
 
@@ -107,6 +107,7 @@ repeated game is cut, not won, so value-based learners may bootstrap as in the i
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -233,6 +234,18 @@ class MatrixGameEnv(ParallelEnv):
         self._history: list[tuple[int, int]] = []
         self._needs_reset = True
 
+    #: Attributes a copy shares with its original: read-only after construction.
+    _SHARED_ON_COPY = ("game", "_table", "_encode")
+
+    def __deepcopy__(self, memo: dict) -> MatrixGameEnv:
+        """An independent copy that shares the game and its outcome table (read-only, and most of the cost of a
+        full copy): the episode runner scores counterfactual answers on such copies."""
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in vars(self).items():
+            setattr(clone, key, value if key in self._SHARED_ON_COPY else copy.deepcopy(value, memo))
+        return clone
+
     def observation_space(self, agent: str) -> spaces.Space:
         return self._observation_spaces[agent]
 
@@ -277,11 +290,11 @@ class MatrixGameEnv(ParallelEnv):
             infos[agent] = {
                 "round": 0,
                 "action": int(self._previous[me]),
-                "other_action": int(self._previous[1 - me]),
-                "other_previous": NO_MOVE,
+                "opponent_action": int(self._previous[1 - me]),
+                "opponent_previous": NO_MOVE,
                 "illegal": False,
                 "game_payoff": 0.0,
-                "other_payoff": 0.0,
+                "opponent_payoff": 0.0,
                 "partner_illegal": self.partner_illegal,
                 "moral_rewards": dict.fromkeys(self._table.components_0, 0.0),
             }
@@ -323,11 +336,11 @@ class MatrixGameEnv(ParallelEnv):
             infos[agent] = {
                 "round": self._round + 1,
                 "action": int(joint[me]),
-                "other_action": int(joint[other]),
-                "other_previous": int(self._previous[other]),
+                "opponent_action": int(joint[other]),
+                "opponent_previous": int(self._previous[other]),
                 "illegal": bool(joint[me] == ILLEGAL),
                 "game_payoff": payoffs[me],
-                "other_payoff": payoffs[other],
+                "opponent_payoff": payoffs[other],
                 "partner_illegal": self.partner_illegal,
                 "moral_rewards": moral_rewards,
             }

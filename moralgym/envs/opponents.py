@@ -12,14 +12,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from moralgym.envs._validation import check_keywords
+from moralgym.registry import Registry
 
 
 @runtime_checkable
 class OpponentStrategy(Protocol):
     """A fixed policy for one seat, vectorised over many games.
 
-    Observations are ``(n, 2)`` int arrays ``[own_previous, other_previous]`` from the strategy's own seat, values
+    Observations are ``(n, 2)`` int arrays ``[own_previous, opponent_previous]`` from the strategy's own seat, values
     0 (cooperate), 1 (defect) or 2 (no move yet). ``memory`` is a per-game int64 array of shape
     ``(n, memory_width)`` that the strategy owns (its record of the game so far), and ``uniforms`` one float in
     [0, 1) per game that a stochastic strategy may use (the environment always draws one, so random streams stay
@@ -39,29 +39,26 @@ class OpponentStrategy(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-_OPPONENTS: dict[str, Callable[..., OpponentStrategy]] = {}
-_ALIASES: dict[str, str] = {}
-
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
+#: Every registered opponent factory by name (:class:`~moralgym.registry.Registry` rules: case, spaces and dashes do
+#: not matter); :mod:`moralgym.agents.strategies` fills it with the classic strategies.
+OPPONENTS: Registry[Callable[..., OpponentStrategy]] = Registry(
+    "opponent strategy", "strategies", builder="make_opponent"
+)
 
 
 def register_opponent(name: str, factory: Callable[..., OpponentStrategy], aliases: tuple[str, ...] = ()) -> None:
     """Make ``factory`` buildable by ``name`` and each alias (case, spaces and dashes do not matter)."""
-    _OPPONENTS[name] = factory
-    for key in (name, *aliases):
-        _ALIASES[_normalise(key)] = name
+    OPPONENTS.register(name, factory, aliases)
 
 
 def is_opponent_name(name: str) -> bool:
     """Whether ``name`` (or an alias of it) is a registered opponent."""
-    return _normalise(name) in _ALIASES
+    return name in OPPONENTS
 
 
 def list_opponents() -> list[str]:
     """Names of the registered opponents."""
-    return list(_OPPONENTS)
+    return OPPONENTS.names()
 
 
 def make_opponent(opponent: str | OpponentStrategy, **kwargs: Any) -> OpponentStrategy:
@@ -73,11 +70,7 @@ def make_opponent(opponent: str | OpponentStrategy, **kwargs: Any) -> OpponentSt
             strategy does not take (the message names it and lists the accepted ones).
     """
     if isinstance(opponent, str):
-        key = _ALIASES.get(_normalise(opponent))
-        if key is None:
-            raise KeyError(f"unknown opponent strategy {opponent!r}; known strategies: {', '.join(sorted(_OPPONENTS))}")
-        check_keywords(_OPPONENTS[key], kwargs, f"make_opponent({key!r})")
-        return _OPPONENTS[key](**kwargs)
+        return OPPONENTS.build(opponent, **kwargs)
     if isinstance(opponent, OpponentStrategy):
         if kwargs:
             raise TypeError(f"keyword arguments {sorted(kwargs)} only apply to strategy names, not to {opponent!r}")

@@ -13,6 +13,10 @@ name (aliases)             reward for a legal move                              
 ``game_deontological``     own payoff, minus ``xi`` if D after the partner's C                ``-6``
 =========================  =================================================================  ==========
 
+Names and aliases live in the :data:`REWARDS` registry (case, spaces and dashes do not matter); each formula is
+written once, in its class, and everything else (``get_reward``, the schedules' phases, :func:`reward_components`
+and so every env's ``infos``) builds the reward from there.
+
 ``xi`` (``penalty``) defaults to 3 and the illegal-move reward to -6, as in the paper. How a legal player is paid
 when its *partner* answered illegally is the env's ``partner_illegal`` rule, carried by
 :attr:`RewardInputs.partner_illegal` (table in :mod:`moralgym.envs.matrix_game`): ``"last_legal"`` (default)
@@ -34,6 +38,7 @@ import numpy as np
 
 from moralgym.envs._validation import check_finite, check_keywords
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
+from moralgym.registry import Registry
 
 DEFAULT_PENALTY = 3.0
 DEFAULT_ILLEGAL_REWARD = -6.0
@@ -57,19 +62,19 @@ class RewardInputs:
 
     Attributes:
         own_action: 0 (cooperate), 1 (defect) or ``ILLEGAL``.
-        other_action: the partner's action this round (0, 1 or ``ILLEGAL``).
-        other_previous: the partner's previous move as the player saw it (0, 1 or ``NO_MOVE``).
+        opponent_action: the partner's action this round (0, 1 or ``ILLEGAL``).
+        opponent_previous: the partner's previous move as the player saw it (0, 1 or ``NO_MOVE``).
         own_payoff: the player's game payoff this round (0 when its own move was illegal).
-        other_payoff: the partner's game payoff this round.
+        opponent_payoff: the partner's game payoff this round.
         partner_illegal: how the round's env pays a legal player whose partner's move was illegal, one of
             :data:`PARTNER_ILLEGAL_RULES` (the env sets it; the payoffs above are the same under both rules).
     """
 
     own_action: Any
-    other_action: Any
-    other_previous: Any
+    opponent_action: Any
+    opponent_previous: Any
     own_payoff: Any
-    other_payoff: Any
+    opponent_payoff: Any
     partner_illegal: str = DEFAULT_PARTNER_ILLEGAL
 
     def __post_init__(self) -> None:
@@ -80,13 +85,13 @@ class RewardInputs:
         return np.asarray(self.own_action) == ILLEGAL
 
     @property
-    def other_illegal(self) -> np.ndarray:
-        return np.asarray(self.other_action) == ILLEGAL
+    def opponent_illegal(self) -> np.ndarray:
+        return np.asarray(self.opponent_action) == ILLEGAL
 
     @property
     def defected_after_cooperation(self) -> np.ndarray:
         """The norm the Deontological reward enforces: do not defect against a partner who just cooperated."""
-        return (np.asarray(self.own_action) == DEFECT) & (np.asarray(self.other_previous) == COOPERATE)
+        return (np.asarray(self.own_action) == DEFECT) & (np.asarray(self.opponent_previous) == COOPERATE)
 
 
 class MoralReward:
@@ -111,7 +116,7 @@ class MoralReward:
         paid = self.authors_partner_illegal
         # The one place the partner-illegal rule acts: every env, wrapper and reward component comes through here.
         if paid is not None and inputs.partner_illegal == "authors":
-            legal = np.where(inputs.other_illegal, self.illegal_reward if paid == "illegal" else float(paid), legal)
+            legal = np.where(inputs.opponent_illegal, self.illegal_reward if paid == "illegal" else float(paid), legal)
         return np.where(inputs.illegal, self.illegal_reward, legal).astype(np.float64)
 
     def at(self, episode: int) -> MoralReward:
@@ -152,7 +157,7 @@ class UtilitarianReward(MoralReward):
     authors_partner_illegal = 0.0  # the authors' LLM-vs-LLM code: no collective payoff without two legal moves
 
     def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
-        return np.asarray(inputs.own_payoff, dtype=np.float64) + np.asarray(inputs.other_payoff, dtype=np.float64)
+        return np.asarray(inputs.own_payoff, dtype=np.float64) + np.asarray(inputs.opponent_payoff, dtype=np.float64)
 
 
 class GameDeontologicalReward(DeontologicalReward):
@@ -208,25 +213,11 @@ class RewardSchedule(MoralReward):
         return self.phases[0][1](inputs)
 
 
-def _game_then(moral: type[MoralReward], name: str) -> Callable[..., RewardSchedule]:
-    def factory(
-        switch_episode: int = 500,
-        penalty: float = DEFAULT_PENALTY,
-        illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
-    ) -> RewardSchedule:
-        kwargs = {"illegal_reward": illegal_reward}
-        if issubclass(moral, DeontologicalReward):
-            kwargs["penalty"] = penalty
-        return RewardSchedule([(0, GameReward(illegal_reward)), (switch_episode, moral(**kwargs))], name=name)
-
-    factory.__doc__ = f"Game reward before ``switch_episode``, then {moral.__name__}."
-    return factory
-
-
 def _with_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
     def factory(penalty: float = DEFAULT_PENALTY, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> MoralReward:
         return cls(penalty=penalty, illegal_reward=illegal_reward)
 
+    factory.__doc__ = f"{cls.__name__} with the Deontological ``penalty`` (xi) and the illegal-move reward."
     return factory
 
 
@@ -237,43 +228,57 @@ def _without_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
             check_finite("penalty", penalty)
         return cls(illegal_reward=illegal_reward)
 
+    factory.__doc__ = f"{cls.__name__} with the illegal-move reward (``penalty`` is checked, not used)."
     return factory
 
 
-REWARD_FACTORIES: dict[str, Callable[..., MoralReward]] = {
-    "game": _without_penalty(GameReward),
-    "deontological": _with_penalty(DeontologicalReward),
-    "utilitarian": _without_penalty(UtilitarianReward),
-    "game_deontological": _with_penalty(GameDeontologicalReward),
-    "game_then_deontological": _game_then(DeontologicalReward, "game_then_deontological"),
-    "game_then_utilitarian": _game_then(UtilitarianReward, "game_then_utilitarian"),
-}
+def _game_then(moral: str, name: str) -> Callable[..., RewardSchedule]:
+    # Both phases come from the registry, so a schedule's phases are the very rewards ``get_reward`` builds.
+    def factory(
+        switch_episode: int = 500,
+        penalty: float = DEFAULT_PENALTY,
+        illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    ) -> RewardSchedule:
+        phases = [
+            (0, REWARDS["game"](penalty=penalty, illegal_reward=illegal_reward)),
+            (switch_episode, REWARDS[moral](penalty=penalty, illegal_reward=illegal_reward)),
+        ]
+        return RewardSchedule(phases, name=name)
 
-REWARD_ALIASES: dict[str, str] = {
-    "selfish": "game",
-    "de": "deontological",
-    "ut": "utilitarian",
-    "game+deontological": "game_deontological",
-    "game+de": "game_deontological",
-    "game_de": "game_deontological",
-    "game,_then_deontological": "game_then_deontological",
-    "game->deontological": "game_then_deontological",
-    "game_de_sequential": "game_then_deontological",
-    "game,_then_utilitarian": "game_then_utilitarian",
-    "game->utilitarian": "game_then_utilitarian",
-}
+    factory.__doc__ = f"Game reward before ``switch_episode``, then the {moral} reward."
+    return factory
+
+
+#: Reward factories by name, with the aliases of the module table (:class:`~moralgym.registry.Registry` rules: case,
+#: spaces and dashes do not matter, so ``"Game, then Deontological"`` and ``"game-deontological"`` work). Every
+#: factory takes ``penalty`` and ``illegal_reward`` so one set of keyword arguments builds any of them.
+REWARDS: Registry[Callable[..., MoralReward]] = Registry("reward", builder="get_reward")
+REWARDS.register("game", _without_penalty(GameReward), aliases=("selfish",))
+REWARDS.register("deontological", _with_penalty(DeontologicalReward), aliases=("de",))
+REWARDS.register("utilitarian", _without_penalty(UtilitarianReward), aliases=("ut",))
+REWARDS.register(
+    "game_deontological", _with_penalty(GameDeontologicalReward), aliases=("game+deontological", "game+de", "game_de")
+)
+REWARDS.register(
+    "game_then_deontological",
+    _game_then("deontological", "game_then_deontological"),
+    aliases=("game, then deontological", "game->deontological", "game_de_sequential"),
+)
+REWARDS.register(
+    "game_then_utilitarian",
+    _game_then("utilitarian", "game_then_utilitarian"),
+    aliases=("game, then utilitarian", "game->utilitarian"),
+)
+#: The name :data:`REWARDS` had when it was a plain dict of factories.
+REWARD_FACTORIES = REWARDS
 
 #: Names of the four per-round reward components every environment reports in ``infos``.
 COMPONENT_NAMES: tuple[str, ...] = ("game", "deontological", "utilitarian", "game_deontological")
 
 
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_").replace("_>", "->")
-
-
 def list_rewards() -> list[str]:
     """Names accepted by :func:`get_reward`."""
-    return list(REWARD_FACTORIES)
+    return REWARDS.names()
 
 
 def _callable_options(name: str | None = None) -> None:
@@ -297,12 +302,7 @@ def get_reward(reward: str | MoralReward | Callable[[RewardInputs], Any], **kwar
             raise TypeError(f"keyword arguments {sorted(kwargs)} only apply to reward names, not to {reward!r}")
         return reward
     if isinstance(reward, str):
-        key = _normalise(reward)
-        key = REWARD_ALIASES.get(key, key)
-        if key not in REWARD_FACTORIES:
-            raise KeyError(f"unknown reward {reward!r}; known rewards: {', '.join(REWARD_FACTORIES)}")
-        check_keywords(REWARD_FACTORIES[key], kwargs, f"get_reward({key!r})")
-        return REWARD_FACTORIES[key](**kwargs)
+        return REWARDS.build(reward, **kwargs)
     if callable(reward):
         check_keywords(_callable_options, kwargs, "get_reward(<callable>)")
         return CallableReward(reward, **kwargs)
@@ -315,11 +315,12 @@ def reward_components(
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
 ) -> dict[str, np.ndarray]:
     """All four fixed rewards for the same inputs (and their ``partner_illegal`` rule), keyed by
-    :data:`COMPONENT_NAMES`; computed by the reward classes themselves, so components and rewards never differ."""
-    rewards = (
-        GameReward(illegal_reward),
-        DeontologicalReward(penalty, illegal_reward),
-        UtilitarianReward(illegal_reward),
-        GameDeontologicalReward(penalty, illegal_reward),
-    )
-    return {reward.name: np.asarray(reward(inputs), dtype=np.float64) for reward in rewards}
+    :data:`COMPONENT_NAMES`.
+
+    Why no formula here: each component is the reward :func:`get_reward` builds under that name, evaluated on
+    ``inputs``, so a component can never differ from the reward an agent is trained on.
+    """
+    return {
+        name: np.asarray(REWARDS[name](penalty=penalty, illegal_reward=illegal_reward)(inputs), dtype=np.float64)
+        for name in COMPONENT_NAMES
+    }

@@ -63,10 +63,10 @@ class MoralRewardWrapper(BaseParallelWrapper):
             reward = self.reward_functions[agent].at(max(self.episode, 0))
             inputs = RewardInputs(
                 own_action=info["action"],
-                other_action=info["other_action"],
-                other_previous=info["other_previous"],
+                opponent_action=info["opponent_action"],
+                opponent_previous=info["opponent_previous"],
                 own_payoff=info["game_payoff"],
-                other_payoff=info["other_payoff"],
+                opponent_payoff=info["opponent_payoff"],
                 # The env's rule for a partner's illegal answer (MatrixGameEnv reports it in every step info).
                 partner_illegal=info.get("partner_illegal", DEFAULT_PARTNER_ILLEGAL),
             )

@@ -2,14 +2,15 @@
 round-robin tournaments, figures and reports.
 
 >>> from moralgym.evaluation import evaluate
->>> result = evaluate("tit_for_tat", games=("ipd",), n_episodes=2, n_rounds=2)
+>>> result = evaluate("tit_for_tat", games=("ipd",), num_episodes=2, num_rounds=2)
 >>> sorted(result.summary[0])[:3]
 ['agent', 'cooperation_rate', 'cooperation_rate_ci95']
 
 Imports numpy only; matplotlib (reports), SB3 and torch (LLM agents) load when used.
 """
 
-from moralgym.evaluation.agents import AgentStep, EvalAgent, StrategyAgent, as_agent, make_agent
+from moralgym.agents.seats import Seat, SeatStep, StrategySeat
+from moralgym.evaluation.agents import as_agent, make_agent
 from moralgym.evaluation.harness import (
     EVALUATION_SEED,
     EvaluationConfig,
@@ -26,11 +27,11 @@ __all__ = [
     "ACTION_TYPES",
     "EVALUATION_SEED",
     "OUTCOMES",
-    "AgentStep",
-    "EvalAgent",
     "EvaluationConfig",
     "EvaluationResult",
-    "StrategyAgent",
+    "Seat",
+    "SeatStep",
+    "StrategySeat",
     "TournamentResult",
     "as_agent",
     "evaluate",

@@ -1,5 +1,10 @@
 """``moralgym evaluate AGENT`` and ``moralgym compare RUN ...``: thin argument parsing over the library.
 
+Both command lines are built from dataclasses by :func:`moralgym.cli_args.dataclass_parser` (HfArgumentParser, as
+``moralgym train`` and ``play``; ``--config FILE.yaml`` sets options by field name). ``evaluate``'s protocol options
+are :class:`~moralgym.evaluation.harness.EvaluationConfig`'s own fields and defaults (:func:`protocol_arguments`), so
+the command and the library cannot disagree on the paper's protocol.
+
 ``evaluate`` writes into ``--out`` (default ``runs/evaluate/<agent>``): ``decisions.jsonl`` (one row per decision),
 ``summary.jsonl`` / ``summary.csv`` (one row per agent x game x opponent x variant), ``evaluation.json`` (settings),
 ``figures/*.png``, optionally ``tournament.csv`` and ``report.html`` (figures inline).
@@ -9,13 +14,17 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import sys
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from moralgym.envs.games import PAPER_GAMES
+from moralgym.cli_args import POSITIONAL, SWITCH, dataclass_parser
 from moralgym.evaluation.report import build_evaluation_report
 
 DEFAULT_TOURNAMENT = (
@@ -32,16 +41,6 @@ class CLIError(Exception):
     """A mistake on the command line: printed as one line ``moralgym <command>: error: ...``, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """No abbreviated options, and a usage error is one line (``moralgym <command>: error: ...``), exit code 2."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_abbrev=False, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
 def _message(error: BaseException) -> str:
     """An exception's text on one line (a KeyError's without its quotes)."""
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
@@ -53,69 +52,157 @@ def _fail(command: str, error: BaseException) -> int:
     return 2
 
 
-def _evaluate_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="moralgym evaluate",
-        description="Evaluate an agent the paper's way (vs Random, 10 episodes x 5 rounds, five games, seed 100).",
+def _help(text: str, **metadata: Any) -> dict[str, Any]:
+    return {"help": text, **metadata}
+
+
+# ----------------------------------------------------------------------------------------------- evaluate's options
+@dataclass
+class EvaluateArguments:
+    """What ``moralgym evaluate`` evaluates, against which reference, and where the results go.
+
+    The protocol's settings (games, episodes, ...) are not declared here: they are EvaluationConfig's own fields and
+    defaults (:func:`protocol_arguments`), and the LLM prompt's are :class:`LLMPromptArguments`.
+    """
+
+    agent: str = field(
+        metadata=_help(
+            "strategy name, 'q_learning:<reward>[:<opponent>]', 'sb3:<algo>:<path.zip>', 'default', a model id, a "
+            "model directory or an adapter directory (e.g. runs/quickstart/adapter)",
+            cli=POSITIONAL,
+        )
     )
-    parser.add_argument(
-        "agent",
-        help="strategy name, 'q_learning:<reward>[:<opponent>]', 'sb3:<algo>:<path.zip>', "
-        "'default', a model id, a model directory or an adapter directory (e.g. runs/quickstart/adapter)",
+    out: str | None = field(default=None, metadata=_help("output directory (default runs/evaluate/<agent>)"))
+    overwrite: bool = field(
+        default=False, metadata=_help("replace the results of another agent already in --out", cli=SWITCH)
     )
-    parser.add_argument("--out", default=None, help="output directory (default runs/evaluate/<agent>)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace the results of another agent already in --out"
-    )
-    parser.add_argument("--games", nargs="+", default=[g.name for g in PAPER_GAMES], help="games to play")
-    parser.add_argument("--opponents", nargs="+", default=["random"], help="opponent strategies ('all' = every one)")
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        default=None,
-        help="prompt variants for LLM agents (default: the run's evaluation prompt, else action34; 'all' = every "
-        "variant)",
-    )
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per game")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per episode")
-    parser.add_argument("--seed", type=int, default=100, help="evaluation seed (same states for every agent)")
-    parser.add_argument(
-        "--penalty",
-        type=float,
-        default=3.0,
-        help="Deontological penalty at evaluation (training value 3; the authors' eval code used 4)",
-    )
-    parser.add_argument("--illegal-reward", type=float, default=-6.0, help="reward of an illegal answer")
-    parser.add_argument(
-        "--reference",
+    reference: str = field(
         default="auto",
-        help="agent answering the same prompts ('none'; 'auto' = the base model under an adapter)",
+        metadata=_help("agent answering the same prompts ('none'; 'auto' = the base model under an adapter)"),
     )
-    parser.add_argument("--adapter", default=None, help="LoRA adapter directory on top of an LLM agent")
-    parser.add_argument(
-        "--model", default=None, help="an adapter's base model (default: the one in its adapter_config.json)"
+    adapter: str | None = field(default=None, metadata=_help("LoRA adapter directory on top of an LLM agent"))
+    model: str | None = field(
+        default=None, metadata=_help("an adapter's base model (default: the one in its adapter_config.json)")
     )
-    llm = parser.add_argument_group("LLM prompt (default: the adapter's run config.json, else the paper's)")
-    llm.add_argument("--answer-prefix", default=None, help="text the answer is pre-filled with (run's, else '')")
-    llm.add_argument("--phrasing", default=None, help="prompt phrasing of the default variant (run's, else paper)")
-    llm.add_argument("--tokens", default=None, help="action tokens of the default variant (run's, else action34)")
-    llm.add_argument("--max-new-tokens", type=int, default=None, help="tokens sampled per answer (run's, else 2)")
-    parser.add_argument("--tournament", action="store_true", help="also run a round robin vs classic strategies")
-    parser.add_argument("--tournament-agents", nargs="+", default=list(DEFAULT_TOURNAMENT))
-    parser.add_argument(
-        "--training-metrics",
+    tournament: bool = field(default=False, metadata=_help("also run a round robin vs classic strategies", cli=SWITCH))
+    tournament_agents: list[str] = field(
+        default_factory=lambda: list(DEFAULT_TOURNAMENT),
+        metadata=_help("the round robin's other entrants (strategy names)"),
+    )
+    training_metrics: str | None = field(
         default=None,
-        help="training metrics JSONL to plot learning curves (default: the adapter's run metrics.jsonl)",
+        metadata=_help("training metrics JSONL to plot learning curves (default: the adapter's run metrics.jsonl)"),
     )
-    parser.add_argument("--seed-train", type=int, default=0, help="seed for baselines trained on the fly")
-    parser.add_argument("--no-report", action="store_true", help="write tables only")
-    return parser
+    seed_train: int = field(default=0, metadata=_help("seed for baselines trained on the fly"))
+    no_report: bool = field(default=False, metadata=_help("write tables only", cli=SWITCH))
+
+
+@dataclass
+class LLMPromptArguments:
+    """The LLM agent's prompt; each unset option is the adapter's run's setting (its config.json), else the default
+    of the training config's field of that name (``RUN_PROMPT_SETTINGS`` of :mod:`moralgym.evaluation.llm_agent`)."""
+
+    _argument_group_name = "LLM prompt (default: the adapter's run config.json, else the training defaults)"
+
+    answer_prefix: str | None = field(default=None, metadata=_help("text the answer is pre-filled with"))
+    phrasing: str | None = field(default=None, metadata=_help("prompt phrasing of the default variant"))
+    tokens: str | None = field(
+        default=None, metadata=_help("action tokens of the default variant (the run's eval_action_tokens)")
+    )
+    max_new_tokens: int | None = field(default=None, metadata=_help("tokens sampled per answer"))
+
+
+#: How ``moralgym evaluate`` spells and explains EvaluationConfig's fields. A field missing here is an option all the
+#: same (``--<field>``, its default EvaluationConfig's): :func:`protocol_arguments` reads the fields themselves.
+PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
+    "games": _help("games to play"),
+    "opponents": _help("opponent strategies ('all' = every one)"),
+    "variants": _help(
+        "prompt variants for LLM agents (default: the run's evaluation prompt, else action34; 'all' = every variant)"
+    ),
+    "num_episodes": _help("episodes per game", aliases=["--episodes"]),
+    "num_rounds": _help("rounds per episode", aliases=["--rounds"]),
+    "seed": _help("evaluation seed (same states for every agent)"),
+    "penalty": _help("Deontological penalty at evaluation (training value 3; the authors' eval code used 4)"),
+    "illegal_reward": _help("reward of an illegal answer"),
+    "initial_state": _help("round one's previous moves: 'random' (the paper) or 'none'"),
+}
+
+
+def _as_list_type(annotation: Any) -> Any:
+    """``tuple[X, ...]`` -> ``list[X]`` (also inside ``| None``): HfArgumentParser reads lists, not tuples."""
+    if typing.get_origin(annotation) is tuple:
+        return list[typing.get_args(annotation)[0]]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_as_list_type(a) for a in typing.get_args(annotation))]  # noqa: UP007
+    return annotation
+
+
+def protocol_arguments(config_class: type | None = None) -> type:
+    """A dataclass of ``config_class``'s fields (default :class:`~moralgym.evaluation.harness.EvaluationConfig`) as
+    ``moralgym evaluate`` options: same names, same defaults, read when the parser is built, so a new or changed
+    EvaluationConfig default is the command's without an edit here; :data:`PROTOCOL_OPTIONS` adds the help and the
+    historical spellings (``--episodes``)."""
+    if config_class is None:
+        from moralgym.evaluation.harness import EvaluationConfig as config_class
+    hints = typing.get_type_hints(config_class)
+    fields = []
+    for f in dataclasses.fields(config_class):
+        if not f.init:
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        metadata = {"help": f"EvaluationConfig.{f.name}", **f.metadata, **PROTOCOL_OPTIONS.get(f.name, {})}
+        if isinstance(default, tuple):
+            spec = field(default_factory=lambda d=default: list(d), metadata=metadata)
+        elif default is dataclasses.MISSING:
+            spec = field(metadata=metadata)
+        else:
+            spec = field(default=default, metadata=metadata)
+        fields.append((f.name, _as_list_type(hints[f.name]), spec))
+    return dataclasses.make_dataclass(
+        "EvaluationArguments",
+        fields,
+        namespace={"_argument_group_name": f"evaluation protocol ({config_class.__name__}; defaults: the paper's)"},
+    )
+
+
+def evaluation_config(protocol: Any, config_class: type | None = None, **overrides: Any) -> Any:
+    """The EvaluationConfig of parsed :func:`protocol_arguments` (lists back to tuples), ``overrides`` applied."""
+    if config_class is None:
+        from moralgym.evaluation.harness import EvaluationConfig as config_class
+    values = {}
+    for f in dataclasses.fields(protocol):
+        value = overrides.pop(f.name) if f.name in overrides else getattr(protocol, f.name)
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    return config_class(**values, **overrides)
+
+
+def _evaluate_parser() -> Any:
+    from moralgym.evaluation.harness import EvaluationConfig
+
+    paper = EvaluationConfig()
+    return dataclass_parser(
+        (EvaluateArguments, protocol_arguments(EvaluationConfig), LLMPromptArguments),
+        prog="moralgym evaluate",
+        dashed=True,
+        description=(
+            f"Evaluate an agent the paper's way (vs {', '.join(paper.opponents)}, {paper.num_episodes} episodes x "
+            f"{paper.num_rounds} rounds, {len(paper.games)} games, seed {paper.seed}).\n--config FILE.yaml sets any "
+            "option by its field name (num_episodes: 3); flags override the file."
+        ),
+    )
+
+
+def parse_evaluate_args(argv: Sequence[str] | None = None) -> tuple[EvaluateArguments, Any, LLMPromptArguments]:
+    """``moralgym evaluate``'s command line -> (its options, the protocol options, the LLM prompt options); a usage
+    mistake exits with a one-line error, code 2."""
+    return _evaluate_parser().parse(argv)
 
 
 def main_evaluate(argv: list[str] | None = None) -> int:
-    args = _evaluate_parser().parse_args(argv)
+    args, protocol, prompt = parse_evaluate_args(argv)
     try:
-        return _evaluate(args)
+        return _evaluate(args, protocol, prompt)
     except CLIError as error:
         return _fail("evaluate", error)
 
@@ -140,16 +227,19 @@ def _is_llm_spec(text: str) -> bool:
     return not text.endswith(".zip") and (text == "default" or "/" in text or Path(text).exists())
 
 
-def _prompt_settings(args: argparse.Namespace, adapter: str | None) -> tuple[dict[str, Any], list[str]]:
-    """The LLM prompt settings (CLI value, else the adapter's run's, else the default) and the lines saying so."""
-    from moralgym.evaluation.llm_agent import run_settings
+def _prompt_settings(options: LLMPromptArguments, adapter: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The LLM prompt settings (CLI value, else the adapter's run's, else the training config's default) and the
+    lines saying so."""
+    from moralgym.evaluation.llm_agent import RUN_PROMPT_SETTINGS, run_settings
+    from moralgym.training.config import TrainingConfig
 
-    defaults = {"answer_prefix": "", "phrasing": "paper", "max_new_tokens": 2, "eval_action_tokens": "action34"}
+    # A run's config.json without one of these keys trained with the field's default: the same default here.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainingConfig) if f.name in RUN_PROMPT_SETTINGS}
     cli = {
-        "answer_prefix": args.answer_prefix,
-        "phrasing": args.phrasing,
-        "max_new_tokens": args.max_new_tokens,
-        "eval_action_tokens": args.tokens,
+        "answer_prefix": options.answer_prefix,
+        "phrasing": options.phrasing,
+        "max_new_tokens": options.max_new_tokens,
+        "eval_action_tokens": options.tokens,
     }
     flags = {"answer_prefix": "--answer-prefix", "phrasing": "--phrasing", "max_new_tokens": "--max-new-tokens"}
     flags["eval_action_tokens"] = "--tokens"
@@ -189,9 +279,10 @@ def _check_out(out: Path, agent: str, source: str, overwrite: bool) -> None:
     )
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptArguments) -> int:
     from moralgym.agents.strategies import list_strategies
     from moralgym.envs.games import get_game
+    from moralgym.envs.matrix_game import INITIAL_STATES
     from moralgym.envs.opponents import is_opponent_name
     from moralgym.evaluation.harness import EvaluationConfig, evaluate, tournament
     from moralgym.evaluation.io import read_jsonl, write_csv, write_jsonl
@@ -199,27 +290,33 @@ def _evaluate(args: argparse.Namespace) -> int:
     from moralgym.evaluation.report import slug
 
     # Everything that can be checked without loading a model is checked first.
-    for game in args.games:
+    for game in protocol.games:
         try:
             get_game(game)
         except (KeyError, ValueError, TypeError) as error:
             raise CLIError(error) from error
-    opponents = list_strategies() if args.opponents == ["all"] else args.opponents
+    opponents = list_strategies() if protocol.opponents == ["all"] else protocol.opponents
     for name in [*opponents, *(args.tournament_agents if args.tournament else [])]:
         if not is_opponent_name(name):
             raise CLIError(f"unknown opponent strategy {name!r}; known: {', '.join(list_strategies())}")
     for value, flag in (
-        (args.episodes, "--episodes"),
-        (args.rounds, "--rounds"),
-        (args.max_new_tokens, "--max-new-tokens"),
+        (protocol.num_episodes, "--episodes"),
+        (protocol.num_rounds, "--rounds"),
+        (prompt_options.max_new_tokens, "--max-new-tokens"),
     ):
         if value is not None and value < 1:
             raise CLIError(f"{flag} must be a positive integer, got {value}")
+    if protocol.initial_state not in INITIAL_STATES:
+        raise CLIError(f"--initial_state must be one of {', '.join(INITIAL_STATES)}, got {protocol.initial_state!r}")
+    try:  # the rest of EvaluationConfig's own checks, still before any model loads
+        evaluation_config(protocol, EvaluationConfig, opponents=opponents, variants=None)
+    except (KeyError, ValueError, TypeError) as error:
+        raise CLIError(error) from error
     spec = args.agent.strip()
     is_llm = args.adapter is not None or args.model is not None or _is_llm_spec(spec)
-    if not is_llm and args.variants and args.variants != ["all"]:
+    if not is_llm and protocol.variants and protocol.variants != ["all"]:
         raise CLIError(f"--variants chooses LLM prompts; {spec!r} is not an LLM agent")
-    if not is_llm and any(v is not None for v in (args.answer_prefix, args.phrasing, args.tokens, args.max_new_tokens)):
+    if not is_llm and any(v is not None for v in dataclasses.astuple(prompt_options)):
         raise CLIError(f"--answer-prefix/--phrasing/--tokens/--max-new-tokens are for LLM agents, not {spec!r}")
 
     reference = None
@@ -237,7 +334,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise CLIError(f"give the model once: {spec!r} or --model {args.model!r}")
         else:
             model = args.model or spec
-        settings, lines = _prompt_settings(args, adapter)
+        settings, lines = _prompt_settings(prompt_options, adapter)
         variants_table = dict(PROMPT_VARIANTS)
         default_variant = MAIN_VARIANT
         if (settings["eval_action_tokens"], settings["phrasing"]) != ("action34", "paper"):
@@ -247,15 +344,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             variants_table[default_variant] = PromptVariant(
                 {"tokens": settings["eval_action_tokens"], "phrasing": settings["phrasing"]}
             )
-        if args.variants == ["all"]:
+        if protocol.variants == ["all"]:
             variants = tuple(variants_table)
-        elif args.variants:
-            unknown = [v for v in args.variants if v not in variants_table]
+        elif protocol.variants:
+            unknown = [v for v in protocol.variants if v not in variants_table]
             if unknown:
                 raise CLIError(
                     f"unknown prompt variant(s) {', '.join(map(repr, unknown))}; known: {', '.join(variants_table)}"
                 )
-            variants = tuple(args.variants)
+            variants = tuple(protocol.variants)
         else:
             variants = (default_variant,)
         from moralgym.agents.llm.prompts import PromptBuilder
@@ -290,7 +387,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         for line in lines:
             print(line)
-        common = {"prompt": prompt, "max_new_tokens": settings["max_new_tokens"], "seed": args.seed}
+        common = {"prompt": prompt, "max_new_tokens": settings["max_new_tokens"], "seed": protocol.seed}
         try:
             agent = LLMAgent.from_pretrained(base, adapter=adapter, name=name, variants=variants_table, **common)
         except (ValueError, OSError) as error:
@@ -306,16 +403,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             reference = make_agent(args.reference)
         except (KeyError, ValueError, OSError) as error:
             raise CLIError(error) from error
-    config = EvaluationConfig(
-        games=tuple(args.games),
-        opponents=tuple(opponents),
-        variants=variants,
-        n_episodes=args.episodes,
-        n_rounds=args.rounds,
-        seed=args.seed,
-        penalty=args.penalty,
-        illegal_reward=args.illegal_reward,
-    )
+    config = evaluation_config(protocol, EvaluationConfig, opponents=opponents, variants=variants)
     result = evaluate(agent, config, reference=reference)
     result.config.update({"source": source, **llm})
     paths = result.write(out)
@@ -326,11 +414,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         tournament_result = tournament(
             entrants,
             games=config.games,
-            n_episodes=args.episodes,
-            n_rounds=args.rounds,
-            seed=args.seed,
-            penalty=args.penalty,
-            illegal_reward=args.illegal_reward,
+            num_episodes=config.num_episodes,
+            num_rounds=config.num_rounds,
+            seed=config.seed,
+            penalty=config.penalty,
+            illegal_reward=config.illegal_reward,
+            initial_state=config.initial_state,
         )
         write_csv(out / "tournament.csv", tournament_result.table)
         write_jsonl(out / "tournament.jsonl", tournament_result.table)
@@ -349,12 +438,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             paths["report"] = build_evaluation_report(out, result, tournament_result, metrics)
         except ImportError as error:  # matplotlib missing: the tables are written
             print(f"moralgym evaluate: no report ({error}; pip install 'moralgym[eval]')", file=sys.stderr)
-    print(_console_summary(result.summary))
+    print(console_summary(result.summary))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
-def _console_summary(summary: list[dict[str, Any]]) -> str:
+def console_summary(summary: list[dict[str, Any]]) -> str:
+    """The summary rows as the fixed-width table ``moralgym evaluate`` prints (cooperation, illegal rate, payoff,
+    both regrets per agent, game, opponent and variant)."""
     lines = [
         f"{'agent':<28} {'game':<24} {'opponent':<12} {'variant':<10} {'coop':>6} {'illegal':>7} "
         f"{'payoff':>7} {'regDe':>6} {'regUt':>6}"
@@ -368,23 +459,35 @@ def _console_summary(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main_compare(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="moralgym compare", description="Put evaluated runs side by side.")
-    parser.add_argument("runs", nargs="+", help="directories written by 'moralgym evaluate'")
-    parser.add_argument("--out", default="runs/compare", help="output directory")
-    parser.add_argument(
-        "--metrics", nargs="+", default=["cooperation_rate", "regret_deontological", "regret_utilitarian"]
+@dataclass
+class CompareArguments:
+    """``moralgym compare RUN ...``: put evaluated runs side by side."""
+
+    runs: list[str] = field(metadata=_help("directories written by 'moralgym evaluate'", cli=POSITIONAL))
+    out: str = field(default="runs/compare", metadata=_help("output directory"))
+    metrics: list[str] = field(
+        default_factory=lambda: ["cooperation_rate", "regret_deontological", "regret_utilitarian"],
+        metadata=_help("summary metrics to put side by side"),
     )
-    parser.add_argument("--variant", default=None, help="only rows of this variant")
-    parser.add_argument("--opponent", default=None, help="only rows against this opponent")
-    args = parser.parse_args(argv)
+    variant: str | None = field(default=None, metadata=_help("only rows of this variant"))
+    opponent: str | None = field(default=None, metadata=_help("only rows against this opponent"))
+
+
+def main_compare(argv: list[str] | None = None) -> int:
+    parser = dataclass_parser(
+        CompareArguments,
+        prog="moralgym compare",
+        dashed=True,
+        description="Put evaluated runs side by side. --config FILE.yaml sets any option by its field name.",
+    )
+    (args,) = parser.parse(argv)
     try:
         return _compare(args)
     except CLIError as error:
         return _fail("compare", error)
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(args: CompareArguments) -> int:
     from moralgym.evaluation.io import read_jsonl, write_csv, write_jsonl
     from moralgym.evaluation.report import REPORT_COLUMNS, html_table, plot_comparison, write_html_report
 

@@ -3,7 +3,7 @@
 Defaults follow the paper: a Random opponent, 10 episodes x 5 rounds from random initial states, the five games,
 evaluation seed 100. The seed is re-used for every game, opponent and variant, so every evaluated agent sees the same
 initial states, the same Random-opponent moves and (for LLM agents) the same token-order shuffles. Each game's
-episodes run side by side in ``n_episodes`` :class:`~moralgym.envs.matrix_game.MatrixGameEnv` instances stepped
+episodes run side by side in ``num_episodes`` :class:`~moralgym.envs.matrix_game.MatrixGameEnv` instances stepped
 through ``reset``/``step``; the agent decides for all of them in one batched ``act`` call per round.
 
 A *reference* agent (for an LLM: the base model without fine-tuning) answers the very same observations at every
@@ -24,11 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.envs.games import PAPER_GAMES, MatrixGame, get_game
+from moralgym.agents.records import StepRecord
+from moralgym.agents.runner import run_episodes
+from moralgym.agents.seats import StrategySeat
+from moralgym.envs.games import ILLEGAL, PAPER_GAMES, MatrixGame, get_game
 from moralgym.envs.matrix_game import AGENTS, MatrixGameEnv
-from moralgym.envs.outcomes import resolve_round
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, RewardInputs, reward_components
-from moralgym.evaluation.agents import StrategyAgent, agent_variants, as_agent, as_step, spawn
+from moralgym.envs.openings import opening_options
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY
+from moralgym.evaluation.agents import agent_variants, as_agent, spawn
 from moralgym.evaluation.metrics import (
     ACTION_TYPES,
     OUTCOMES,
@@ -62,8 +65,8 @@ class EvaluationConfig:
     games: tuple[str, ...] = tuple(game.name for game in PAPER_GAMES)
     opponents: tuple[str, ...] = ("random",)
     variants: tuple[str, ...] | None = None  # None: every variant the agent offers (["default"] for non-LLM agents)
-    n_episodes: int = 10
-    n_rounds: int = 5
+    num_episodes: int = 10
+    num_rounds: int = 5
     seed: int = EVALUATION_SEED
     penalty: float = DEFAULT_PENALTY  # authors' evaluation code used 4 (docs/reproduction.md)
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD
@@ -74,7 +77,7 @@ class EvaluationConfig:
         self.opponents = (self.opponents,) if isinstance(self.opponents, str) else tuple(self.opponents)
         if isinstance(self.variants, str):
             self.variants = (self.variants,)
-        for name in ("n_episodes", "n_rounds"):
+        for name in ("num_episodes", "num_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -114,8 +117,8 @@ def play_match(
     col_agent: Any,
     game: str | MatrixGame,
     *,
-    n_episodes: int = 10,
-    n_rounds: int = 5,
+    num_episodes: int = 10,
+    num_rounds: int = 5,
     seed: int = EVALUATION_SEED,
     penalty: float = DEFAULT_PENALTY,
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
@@ -125,168 +128,90 @@ def play_match(
     record_column: bool = False,
     fresh_states: bool = False,
 ) -> list[dict[str, Any]]:
-    """Play ``n_episodes`` episodes of ``game`` in parallel envs; return one record per decision of the row seat
+    """Play ``num_episodes`` episodes of ``game`` in parallel envs; return one record per decision of the row seat
     (and of the column seat if ``record_column``), plus one per decision of each ``references`` agent.
 
-    ``fresh_states``: every one of the ``n_episodes x n_rounds`` decisions starts from its own random previous-move
+    ``fresh_states``: every one of the ``num_episodes x num_rounds`` decisions starts from its own random previous-move
     state (each is a one-round episode, all played in one batch) instead of following a trajectory; the records
     keep ``episode``/``round`` labels as if they were rounds. This is how the authors evaluated the phrasing and
     "unrelated" prompt variants.
 
-    Records carry ``context`` (e.g. run/variant names) and the fields listed in :func:`decision_record`.
+    Records carry ``context`` (e.g. run/variant names) and the fields listed in :func:`decision_rows`.
     """
     game = get_game(game)
     context = dict(context or {})
-    if hasattr(col_agent, "seat"):
-        col_agent.seat = 1  # seat-aware agents (LLMs) see the payoff table from the column player's side
-    n_parallel, rounds_played = (n_episodes * n_rounds, 1) if fresh_states else (n_episodes, n_rounds)
+    num_parallel, rounds_played = (num_episodes * num_rounds, 1) if fresh_states else (num_episodes, num_rounds)
     envs = [
         MatrixGameEnv(
             game, num_rounds=rounds_played, initial_state=initial_state, penalty=penalty, illegal_reward=illegal_reward
         )
-        for _ in range(n_parallel)
+        for _ in range(num_parallel)
     ]
-    # An opponent strategy with a fixed round-one "previous move" (Always Cooperate / Defect, docs/reproduction.md) is shown
-    # making it; the evaluated seat's own first "previous move" stays drawn, so every agent sees the same states.
-    move = getattr(getattr(col_agent, "strategy", None), "initial_move", None) if initial_state == "random" else None
-    options = {"previous_moves": {AGENTS[1]: move}} if move is not None else None
     stream = 3 if fresh_states else 0  # fresh states come from their own stream, not the trajectories' first states
-    observations = [env.reset(seed=_seed_for(seed, stream, i), options=options)[0] for i, env in enumerate(envs)]
-    games = [game] * n_parallel
-    # Every seat's randomness is derived from the evaluation seed alone: same for every agent, game and variant.
-    row_agent.reset(n_parallel, _seed_for(seed, 1))
-    col_agent.reset(n_parallel, _seed_for(seed, 2))
-    for reference in references:
-        reference.reset(n_parallel, _seed_for(seed, 1))
-    u_max = game.max_collective_payoff
-    records: list[dict[str, Any]] = []
-    episodes = np.arange(n_parallel) // n_rounds if fresh_states else np.arange(n_episodes)
-    for round_index in range(1, rounds_played + 1):
-        obs_row = np.stack([o[AGENTS[0]] for o in observations]).astype(np.int64)
-        obs_col = np.stack([o[AGENTS[1]] for o in observations]).astype(np.int64)
-        row_step = as_step(row_agent.act(games, obs_row), n_parallel, row_agent.name)
-        col_step = as_step(col_agent.act(games, obs_col), n_parallel, col_agent.name)
-        infos_row, infos_col = [], []
-        for i, env in enumerate(envs):
-            obs, _, _, _, infos = env.step({AGENTS[0]: int(row_step.actions[i]), AGENTS[1]: int(col_step.actions[i])})
-            observations[i] = obs
-            infos_row.append(infos[AGENTS[0]])
-            infos_col.append(infos[AGENTS[1]])
-        base = {**context, "game": game.name, "round": round_index}
-        records += _records(
-            {
-                **base,
-                "agent": row_agent.name,
-                "opponent": col_agent.name,
-                "role": context.get("role", "agent"),
-                "seat": 0,
-            },
-            episodes,
-            obs_row,
-            infos_row,
-            row_step.texts,
-            u_max,
-            illegal_reward,
-        )
-        if record_column:
-            records += _records(
-                {**base, "agent": col_agent.name, "opponent": row_agent.name, "role": "agent", "seat": 1},
-                episodes,
-                obs_col,
-                infos_col,
-                col_step.texts,
-                u_max,
-                illegal_reward,
-            )
-        for reference in references:
-            step = as_step(reference.act(games, obs_row), n_parallel, reference.name)
-            infos_ref = _score_counterfactual(game, step.actions, obs_row, col_step.actions, penalty, illegal_reward)
-            records += _records(
-                {
-                    **base,
-                    "agent": reference.name,
-                    "opponent": col_agent.name,
-                    "role": "reference",
-                    "seat": 0,
-                    "reference_of": row_agent.name,
-                },
-                episodes,
-                obs_row,
-                infos_ref,
-                step.texts,
-                u_max,
-                illegal_reward,
-            )
-    if fresh_states:  # query q is "round" q % n_rounds + 1 of "episode" q // n_rounds, for every seat's records
-        per_query = len(records) // n_parallel
-        for block in range(per_query):
-            for q in range(n_parallel):
-                records[block * n_parallel + q]["round"] = q % n_rounds + 1
-    return records
-
-
-def _score_counterfactual(
-    game: MatrixGame,
-    actions: np.ndarray,
-    observations: np.ndarray,
-    opponent_actions: np.ndarray,
-    penalty: float,
-    illegal_reward: float,
-) -> list[dict[str, Any]]:
-    """Infos as the env would have given them had ``actions`` been played in the same state (reference answers)."""
-    own_prev, opp_prev = observations[:, 0], observations[:, 1]
-    payoff_own, payoff_opp, _, _ = resolve_round(game.payoffs, actions, opponent_actions, own_prev, opp_prev)
-    inputs = RewardInputs(actions, opponent_actions, opp_prev, payoff_own, payoff_opp)
-    components = reward_components(inputs, penalty, illegal_reward)
-    return [
-        {
-            "action": int(actions[i]),
-            "other_action": int(opponent_actions[i]),
-            "other_previous": int(opp_prev[i]),
-            "game_payoff": float(payoff_own[i]),
-            "other_payoff": float(payoff_opp[i]),
-            "moral_rewards": {name: float(components[name][i]) for name in REWARD_NAMES},
-        }
-        for i in range(len(actions))
-    ]
-
-
-def _records(
-    base: dict[str, Any],
-    episodes: np.ndarray,
-    observations: np.ndarray,
-    infos: list[dict],
-    texts: list[str] | None,
-    u_max: float,
-    illegal_reward: float,
-) -> list[dict[str, Any]]:
-    actions = np.array([info["action"] for info in infos])
-    opponent_actions = np.array([info["other_action"] for info in infos])
-    opponent_previous = np.array([info["other_previous"] for info in infos])
-    types = action_types(actions, opponent_previous)
-    joint = outcomes(actions, opponent_actions)
+    seats = {AGENTS[0]: row_agent, AGENTS[1]: col_agent}
+    # The opponent's declared opening (Always Cooperate / Defect) is shown; the evaluated seat's own stays drawn.
+    records = run_episodes(
+        envs,
+        seats,
+        seeds=[_seed_for(seed, stream, i) for i in range(num_parallel)],
+        # Every seat's randomness comes from the evaluation seed alone: the same for every agent, game and variant;
+        # a reference shares the row seat's seed, so it sees the same token orders and sampling uniforms.
+        seat_seeds={AGENTS[0]: _seed_for(seed, 1), AGENTS[1]: _seed_for(seed, 2)},
+        options=opening_options({AGENTS[1]: col_agent}, initial_state),
+        episodes=np.arange(num_parallel) // num_rounds if fresh_states else range(num_episodes),
+        record=AGENTS if record_column else AGENTS[:1],
+        shadows={AGENTS[0]: list(references)} if references else None,
+    )
+    if fresh_states:  # query q is "round" q % num_rounds + 1 of "episode" q // num_rounds
+        for record in records:
+            record.round = record.env_index % num_rounds + 1
+    names = {0: row_agent.name, 1: col_agent.name}
     rows = []
-    for i, info in enumerate(infos):
-        rewards = info["moral_rewards"]
+    for record, row in zip(records, decision_rows(records, game.max_collective_payoff, illegal_reward), strict=True):
+        if record.counterfactual:
+            who = {"agent": record.player, "opponent": names[1], "role": "reference", "reference_of": row_agent.name}
+        else:
+            role = context.get("role", "agent") if record.seat == 0 else "agent"
+            who = {"agent": record.player, "opponent": names[1 - record.seat], "role": role}
+        rows.append({**context, "game": game.name, **who, **row})
+    return rows
+
+
+def decision_rows(
+    records: Sequence[StepRecord], max_collective_payoff: float, illegal_reward: float
+) -> list[dict[str, Any]]:
+    """The evaluation's flat view of each decision: the record's fields, its action type and outcome, each reward
+    component as ``reward_<name>`` and both moral regrets (computed on arrays, once for all records)."""
+    actions = np.array([r.action for r in records], dtype=np.int64)
+    types = action_types(actions, np.array([r.opponent_previous for r in records], dtype=np.int64))
+    joint = outcomes(actions, np.array([r.opponent_action for r in records], dtype=np.int64))
+    regret_de = deontological_regret(np.array([r.moral_rewards["deontological"] for r in records]))
+    regret_ut = utilitarian_regret(
+        np.array([r.moral_rewards["utilitarian"] for r in records]), max_collective_payoff, illegal_reward
+    )
+    rows = []
+    for i, record in enumerate(records):
+        rewards = record.moral_rewards
         row = {
-            **base,
-            "episode": int(episodes[i]),
-            "own_previous": int(observations[i, 0]),
-            "opponent_previous": int(opponent_previous[i]),
-            "action": int(actions[i]),
-            "opponent_action": int(opponent_actions[i]),
+            "round": record.round,
+            "seat": record.seat,
+            "episode": record.episode,
+            "own_previous": record.own_previous,
+            "opponent_previous": record.opponent_previous,
+            "action": record.action,
+            "opponent_action": record.opponent_action,
             "action_type": str(types[i]),
             "outcome": str(joint[i]),
-            "cooperated": bool(actions[i] == 0),
-            "illegal": bool(actions[i] == -1),
-            "game_payoff": float(info["game_payoff"]),
-            "opponent_payoff": float(info["other_payoff"]),
+            "cooperated": record.action == 0,
+            "illegal": record.action == ILLEGAL,
+            "game_payoff": record.game_payoff,
+            "opponent_payoff": record.opponent_payoff,
             **{f"reward_{name}": float(rewards[name]) for name in REWARD_NAMES},
-            "regret_deontological": float(deontological_regret(rewards["deontological"])),
-            "regret_utilitarian": float(utilitarian_regret(rewards["utilitarian"], u_max, illegal_reward)),
+            "regret_deontological": float(regret_de[i]),
+            "regret_utilitarian": float(regret_ut[i]),
         }
-        if texts is not None:
-            row["text"] = texts[i]
+        if record.text is not None:
+            row["text"] = record.text
         rows.append(row)
     return rows
 
@@ -310,8 +235,8 @@ def summarise(
     for key, members in groups.items():
         episode = np.array([m.get("episode", 0) for m in members])
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
-        row["n_decisions"] = len(members)
-        row["n_episodes"] = int(np.unique(episode).size)
+        row["num_decisions"] = len(members)
+        row["num_episodes"] = int(np.unique(episode).size)
         columns = {
             "cooperation_rate": np.array([m["cooperated"] for m in members], dtype=float),
             "illegal_rate": np.array([m["illegal"] for m in members], dtype=float),
@@ -364,8 +289,8 @@ def evaluate(
     """Evaluate ``agent`` (an evaluation agent, a strategy, or a :func:`~moralgym.evaluation.agents.make_agent`
     spec) under ``config`` (keyword ``overrides`` replace its fields). ``reference`` answers the same prompts.
 
-    >>> result = evaluate("tit_for_tat", games=("ipd",), n_episodes=2, n_rounds=3)
-    >>> len(result.decisions), result.summary[0]["n_episodes"]
+    >>> result = evaluate("tit_for_tat", games=("ipd",), num_episodes=2, num_rounds=3)
+    >>> len(result.decisions), result.summary[0]["num_episodes"]
     (6, 2)
     """
     config = EvaluationConfig(**{**(asdict(config) if config else {}), **overrides})
@@ -382,14 +307,14 @@ def evaluate(
         protocol = _variant_protocol(agent, variant)
         games = protocol.games if protocol.games is not None else config.games
         for opponent_spec in config.opponents:
-            opponent = StrategyAgent(opponent_spec) if isinstance(opponent_spec, str) else as_agent(opponent_spec)
+            opponent = StrategySeat(opponent_spec) if isinstance(opponent_spec, str) else as_agent(opponent_spec)
             for game in games:
                 decisions += play_match(
                     agent,
                     opponent,
                     game,
-                    n_episodes=config.n_episodes,
-                    n_rounds=config.n_rounds,
+                    num_episodes=config.num_episodes,
+                    num_rounds=config.num_rounds,
                     seed=config.seed,
                     penalty=config.penalty,
                     illegal_reward=config.illegal_reward,
@@ -437,8 +362,8 @@ def tournament(
     agents: Sequence[Any] | dict[str, Any],
     *,
     games: Sequence[str] = tuple(game.name for game in PAPER_GAMES),
-    n_episodes: int = 10,
-    n_rounds: int = 5,
+    num_episodes: int = 10,
+    num_rounds: int = 5,
     seed: int = EVALUATION_SEED,
     penalty: float = DEFAULT_PENALTY,
     illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
@@ -447,7 +372,7 @@ def tournament(
     """Round robin: every agent plays every agent (itself included, as an independent copy) in the row seat, on
     every game. Returns the tidy decisions and a table with one row per (agent, opponent, game).
 
-    >>> result = tournament(["tit_for_tat", "always_defect"], games=("ipd",), n_episodes=2, n_rounds=3)
+    >>> result = tournament(["tit_for_tat", "always_defect"], games=("ipd",), num_episodes=2, num_rounds=3)
     >>> len(result.table), result.matrix().shape
     (4, (2, 2))
     """
@@ -471,8 +396,8 @@ def tournament(
                     row_agent,
                     opponent,
                     game,
-                    n_episodes=n_episodes,
-                    n_rounds=n_rounds,
+                    num_episodes=num_episodes,
+                    num_rounds=num_rounds,
                     seed=seed,
                     penalty=penalty,
                     illegal_reward=illegal_reward,

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from moralgym.agents.seats import SeatStep
 from moralgym.envs.games import ILLEGAL, MatrixGame
-from moralgym.evaluation.agents import AgentStep
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,6 @@ class LLMAgent:
         #: The policy's own answer length, restored by variants that do not set one.
         self._max_new_tokens = getattr(policy, "max_new_tokens", None)
         self.variant = MAIN_VARIANT if MAIN_VARIANT in self._variants else next(iter(self._variants), "default")
-        #: Which seat the agent plays (0 = row); the harness sets it, so prompts show the table from that seat.
-        self.seat = 0
 
     @classmethod
     def from_pretrained(
@@ -167,21 +165,24 @@ class LLMAgent:
                 setattr(self.policy, attribute, kwargs)
             return
 
-    def reset(self, n: int, seed: int) -> None:
+    def reset(self, n: int, seed: int | None = None) -> None:
+        if seed is None:
+            return
         for method in ("reseed", "set_seed", "seed"):
             function = getattr(self.policy, method, None)
             if callable(function):
                 function(seed)
                 return
 
-    def act(self, games: Sequence[MatrixGame], observations: np.ndarray) -> AgentStep:
+    def act(self, games: Sequence[MatrixGame], observations: np.ndarray, seat: int = 0) -> SeatStep:
+        """The policy's moves; ``seat`` 1 shows the payoff table from the column player's side."""
         observations = np.asarray(observations)
-        if self.seat:
-            decisions = self.policy.decide(list(games), observations, [self.seat] * len(observations))
+        if seat:
+            decisions = self.policy.decide(list(games), observations, [seat] * len(observations))
         else:
             decisions = self.policy.decide(list(games), observations)
         actions = np.array([ILLEGAL if d.action is None else int(d.action) for d in decisions], dtype=np.int64)
-        return AgentStep(actions, [str(getattr(d, "text", "")) for d in decisions])
+        return SeatStep(actions, [str(getattr(d, "text", "")) for d in decisions])
 
     def __repr__(self) -> str:
         return f"LLMAgent(name={self.name!r}, variant={self.variant!r})"

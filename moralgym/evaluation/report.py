@@ -25,7 +25,7 @@ REPORT_COLUMNS = (
     "game",
     "opponent",
     "variant",
-    "n_decisions",
+    "num_decisions",
     "cooperation_rate",
     "illegal_rate",
     "game_payoff",
@@ -112,8 +112,8 @@ METRIC_LABELS = {
     "game_payoff": "game payoff",
     "regret_deontological": "De regret (0..6)",
     "regret_utilitarian": "Ut regret (0..1)",
-    "n_decisions": "decisions",
-    "n_episodes": "episodes",
+    "num_decisions": "decisions",
+    "num_episodes": "episodes",
 }
 #: The headline metrics (lower regret is better).
 HEADLINE_METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
@@ -353,8 +353,8 @@ SETTING_LABELS = {
     "games": "games",
     "opponents": "opponents",
     "variants": "prompt variants",
-    "n_episodes": "episodes per game",
-    "n_rounds": "rounds per episode",
+    "num_episodes": "episodes per game",
+    "num_rounds": "rounds per episode",
     "seed": "evaluation seed",
     "penalty": "Deontological penalty",
     "illegal_reward": "illegal-answer reward",
@@ -503,7 +503,7 @@ def build_evaluation_report(
         old.unlink()  # figures of an earlier report would otherwise be left behind
     opponents = format_value(config.get("opponents")) or "-"
     games = config.get("games") or list(dict.fromkeys(r["game"] for r in summary))
-    episodes, rounds = config.get("n_episodes", "?"), config.get("n_rounds", "?")
+    episodes, rounds = config.get("num_episodes", "?"), config.get("num_rounds", "?")
     subtitle = " · ".join(
         part
         for part in (

@@ -1,16 +1,16 @@
 """Training LLM agents on moral rewards: the paper's PPO (LoRA + value head + adaptive KL) as a readable loop.
 
->>> from moralgym.training import PPOConfig
->>> PPOConfig(num_episodes=10, reward="utilitarian").batch_size
+>>> from moralgym.training import TrainingConfig
+>>> TrainingConfig(num_episodes=10, reward="utilitarian").batch_size
 5
 
 ``moralgym train --config configs/quickstart.yaml`` runs :func:`main`. Importing this package loads no torch; the
 trainer (:class:`~moralgym.training.ppo.MoralPPOTrainer`) does when used.
 """
 
-from moralgym.training.config import PPOConfig
+from moralgym.training.config import TrainingConfig
 
-__all__ = ["MoralPPOTrainer", "PPOConfig", "main", "run"]
+__all__ = ["MoralPPOTrainer", "TrainingConfig", "main", "run"]
 
 
 def __getattr__(name: str):

@@ -1,8 +1,9 @@
 """``moralgym train --config CONFIG.yaml [--key value ...]``: parse, build, train, evaluate, plot.
 
-The script layer is thin on purpose: parsing is :class:`trl.TrlParser` over :class:`PPOConfig` (a YAML file sets
-defaults, command-line flags override them), training is :class:`MoralPPOTrainer` (or the GRPO path), evaluation
-is :func:`moralgym.training.evaluate.evaluate_before_after`, and the plot is
+The script layer is thin on purpose: parsing is :class:`trl.TrlParser` over the argument groups of
+:class:`TrainingConfig` (a flat YAML file sets defaults, command-line flags override them; ``--help`` lists the
+fields by group), training is :class:`MoralPPOTrainer` (or the GRPO path), evaluation is
+:func:`moralgym.training.evaluate.evaluate_before_after`, and the plot is
 :func:`moralgym.training.plotting.plot_learning_curve`.
 
 Before any model loads, :func:`preflight` checks what can be checked: the model and adapter paths, that output_dir
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from moralgym.training.config import PPOConfig
+from moralgym.training.config import TRAINING_ARGUMENT_GROUPS, TrainingConfig
 
 USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
@@ -68,11 +69,12 @@ def _say(message: str) -> None:
         print(f"[moralgym] {message}", file=sys.stderr)
 
 
-def parse_config(argv: Sequence[str] | None = None) -> PPOConfig:
-    """YAML (``--config``) + command-line overrides -> a validated :class:`PPOConfig`.
+def parse_config(argv: Sequence[str] | None = None) -> TrainingConfig:
+    """YAML (``--config``) + command-line overrides -> a validated :class:`TrainingConfig`.
 
     Raises :class:`UsageError` (a ``ValueError``) for a missing/invalid YAML file, unknown fields, abbreviated or
-    malformed flags; ``ValueError`` for a bad value (named by ``PPOConfig``); ``FileNotFoundError`` for a missing file.
+    malformed flags; ``ValueError`` for a bad value (named by ``TrainingConfig``); ``FileNotFoundError`` for a missing
+    file.
     """
     from trl import TrlParser
 
@@ -86,8 +88,10 @@ def parse_config(argv: Sequence[str] | None = None) -> PPOConfig:
         if index + 1 >= len(args) or args[index + 1].startswith("--"):
             raise UsageError("--config needs a YAML file: moralgym train --config CONFIG.yaml")
         _check_yaml(args[index + 1])
-    parser = Parser((PPOConfig,), usage=USAGE, allow_abbrev=False)  # --learning_rat is not --learning_rate
-    config, from_file, from_command_line = parser.parse_args_and_config(
+    # One dataclass per argument group: --help lists the fields by group; the flat YAML keys and flags reach the
+    # group that owns them, and from_parts joins (and validates) them. --learning_rat is not --learning_rate.
+    parser = Parser(TRAINING_ARGUMENT_GROUPS, usage=USAGE, allow_abbrev=False)
+    *parts, from_file, from_command_line = parser.parse_args_and_config(
         args, return_remaining_strings=True, separate_remaining_strings=True
     )
     if from_file:
@@ -98,7 +102,7 @@ def parse_config(argv: Sequence[str] | None = None) -> PPOConfig:
             f"unknown argument(s) {' '.join(from_command_line)} (flags are not abbreviated); "
             "see moralgym train --help for the fields"
         )
-    return config
+    return TrainingConfig.from_parts(*parts)
 
 
 def _check_yaml(path: str) -> None:
@@ -134,7 +138,7 @@ def looks_like_path(value: str) -> bool:
     )
 
 
-def check_model_paths(config: PPOConfig) -> None:
+def check_model_paths(config: TrainingConfig) -> None:
     name = config.model_name_or_path
     if name != "default" and looks_like_path(name) and not Path(name).expanduser().is_dir():
         raise UsageError(
@@ -193,7 +197,7 @@ def _format_value(value: Any) -> str:
     return repr(value)
 
 
-def preflight(config: PPOConfig, model: Any = None) -> Path | None:
+def preflight(config: TrainingConfig, model: Any = None) -> Path | None:
     """Every check that needs no model, in order; returns the checkpoint a ``--resume`` continues from (``None``:
     a fresh start). With ``--overwrite`` the earlier run's files are deleted later, by :func:`overwrite_run`."""
     from moralgym.training.checkpoints import CHECKPOINTS_DIR, checkpoint_config, checkpoint_episode, find_checkpoint
@@ -250,7 +254,7 @@ def preflight(config: PPOConfig, model: Any = None) -> Path | None:
     return checkpoint
 
 
-def overwrite_run(config: PPOConfig) -> None:
+def overwrite_run(config: TrainingConfig) -> None:
     """``--overwrite``: delete the earlier run's files, once the model has loaded (the last step that can fail on
     bad input), right before the new run writes its first file, so nothing of the two runs mixes."""
     if config.overwrite and _is_main_process():
@@ -265,7 +269,7 @@ def peak_memory_mib() -> float:
 
 
 def run(
-    config: PPOConfig,
+    config: TrainingConfig,
     model: Any = None,
     tokenizer: Any = None,
     on_trained: Callable[[Any, Any], None] | None = None,
@@ -293,7 +297,7 @@ def run(
         model, tokenizer = result["model"], result["tokenizer"]
         is_main = True
         last = result["last"]
-        seat = result["seat"]
+        agent = result["agent"]
     else:
         from moralgym.training.ppo import MoralPPOTrainer
 
@@ -301,7 +305,7 @@ def run(
         overwrite_run(config)
         last = trainer.train(resume_from=resume_from)
         model, tokenizer, is_main = trainer.model, trainer.tokenizer, trainer.is_main
-        seat = "player_0"
+        agent = "player_0"
     train_s = time.perf_counter() - started
     summary: dict[str, Any] = {
         "output_dir": str(output_dir),
@@ -326,7 +330,7 @@ def run(
             from moralgym.training.evaluate import evaluate_before_after
 
             t0 = time.perf_counter()
-            evaluation = evaluate_before_after(model, tokenizer, config, seat=seat)
+            evaluation = evaluate_before_after(model, tokenizer, config, agent=agent)
             summary["evaluation"] = evaluation
             summary["evaluation_seconds"] = round(time.perf_counter() - t0, 1)
         if config.plot:

@@ -1,8 +1,18 @@
-"""``PPOConfig``: every knob of a training run, as one TRL-style dataclass.
+"""``TrainingConfig``: every knob of a training run, as one TRL-style dataclass made of argument groups.
 
 Each field carries ``metadata={"help": ...}``, so :class:`transformers.HfArgumentParser` / :class:`trl.TrlParser`
 turn it into a CLI (``--learning_rate 1e-4``) and a YAML schema (``configs/*.yaml``) for free. ``__post_init__``
 rejects bad values with a ``ValueError`` that names the field, the value received and what is accepted.
+
+The fields come in groups, each its own dataclass: :class:`RunArguments`, :class:`ModelArguments`,
+:class:`EnvironmentArguments`, :class:`PromptArguments`, :class:`PPOArguments`, :class:`TrainingEvaluationArguments`
+(the evaluation after training) and :class:`GRPOArguments` (read only by ``algorithm: grpo``). ``TrainingConfig``
+inherits them all, so a run's config stays flat: the YAML files in ``configs/`` set ``num_generations`` or
+``eval_episodes`` at the top level, ``config.json`` records every field under its own name, ``--resume`` compares
+fields by name (:data:`RESULT_NEUTRAL_FIELDS`) and readers write ``config.eval_seed``. The CLI parses the groups as
+separate dataclasses (:data:`TRAINING_ARGUMENT_GROUPS`), so ``moralgym train --help`` lists the fields by group, and
+joins them with :meth:`TrainingConfig.from_parts`. The class is not called ``PPOConfig``: TRL has a class of that
+name, and this one configures GRPO runs and the evaluation too.
 
 Defaults are the paper's (Tennant, Hailes, Musolesi, ICLR 2025, via TRL 0.9 defaults; see docs/reproduction.md):
 Adam at 1.41e-5, one episode of ``num_rounds`` rounds per batch, 4 PPO epochs over one minibatch, 4 gradient
@@ -37,47 +47,17 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 #: Seeds are 32-bit (numpy's ``np.random.seed`` and torch generators take them as is).
 MAX_SEED = 2**32 - 1
 
-#: Fields a ``--resume`` may change without changing the result, so the resumed run is still the same run: where
-#: results go (``output_dir``, ``run_name``), how they are logged (``report_to``, ``log_csv``, ``progress_bar``,
-#: ``plot``), when checkpoints are written and the run stops (``save_every``, ``stop_after_episodes``, ``resume``,
-#: ``overwrite``: every episode's randomness is derived from (seed, episode), so checkpoints do not steer it), the
-#: thread count (``torch_num_threads``: a machine setting, like the CPU; bit-identity is tested at equal thread
-#: counts), and the evaluation that runs once after training (``evaluate``, ``eval_*``: config.json then describes
-#: the evaluation that actually ran). ``num_episodes`` may also change, to any value not below the checkpoint's
-#: episode: an N-episode run is the first N episodes of a longer one. Any other change is refused, listing the fields.
-RESULT_NEUTRAL_FIELDS = frozenset(
-    {
-        "output_dir",
-        "run_name",
-        "report_to",
-        "log_csv",
-        "plot",
-        "progress_bar",
-        "torch_num_threads",
-        "save_every",
-        "stop_after_episodes",
-        "resume",
-        "overwrite",
-        "evaluate",
-        "eval_games",
-        "eval_action_tokens",
-        "eval_episodes",
-        "eval_rounds",
-        "eval_opponent",
-        "eval_seed",
-    }
-)
-
 
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
 @dataclass
-class PPOConfig:
-    """Configuration of a moralgym training run (PPO as in the paper, or GRPO as a second algorithm)."""
+class RunArguments:
+    """What the run is (algorithm, seed, length) and where and how it writes, logs, checkpoints and stops."""
 
-    # ------------------------------------------------------------------------------------------------ run
+    _argument_group_name = "run"
+
     output_dir: str = field(default="runs/moralgym", metadata=_help("Directory for the adapter, metrics, checkpoints."))
     algorithm: str = field(default="ppo", metadata=_help("'ppo' (the paper's algorithm) or 'grpo' (TRL GRPOTrainer)."))
     seed: int = field(
@@ -116,7 +96,13 @@ class PPOConfig:
         default=None, metadata=_help("Name shown in TensorBoard / W&B (default: output_dir's name).")
     )
 
-    # ------------------------------------------------------------------------------------------------ model
+
+@dataclass
+class ModelArguments:
+    """The base model, its dtype and quantisation, and the LoRA adapter trained on it."""
+
+    _argument_group_name = "model"
+
     model_name_or_path: str = field(
         default="default",
         metadata=_help("'default' (embedded SmolLM2-135M-Instruct), a hub id (google/gemma-2-2b-it) or a local path."),
@@ -147,7 +133,13 @@ class PPOConfig:
         ),
     )
 
-    # ------------------------------------------------------------------------------------------------ environment
+
+@dataclass
+class EnvironmentArguments:
+    """The training game, the opponent, and the rewards the learner(s) are paid."""
+
+    _argument_group_name = "environment"
+
     game: str = field(default="ipd", metadata=_help("Training game (a moralgym game name). Paper: ipd."))
     opponent: str = field(
         default="tit_for_tat",
@@ -182,7 +174,13 @@ class PPOConfig:
         default=1, metadata=_help("Parallel games per episode (batch = num_envs x num_rounds decisions). Paper: 1.")
     )
 
-    # ------------------------------------------------------------------------------------------------ prompt
+
+@dataclass
+class PromptArguments:
+    """How a decision is asked of the LLM and how many tokens it answers with."""
+
+    _argument_group_name = "prompt"
+
     action_tokens: list[str] = field(
         default_factory=lambda: ["action12"],
         metadata=_help(
@@ -206,7 +204,13 @@ class PPOConfig:
         default=2, metadata=_help("Tokens sampled per decision, always exactly this many. Paper: 2.")
     )
 
-    # ------------------------------------------------------------------------------------------------ PPO
+
+@dataclass
+class PPOArguments:
+    """The PPO update (the paper's algorithm; TRL 0.9 semantics, see the module docstring)."""
+
+    _argument_group_name = "PPO"
+
     learning_rate: float = field(default=1.41e-5, metadata=_help("Adam learning rate. Paper: 1.41e-5."))
     ppo_epochs: int = field(default=4, metadata=_help("Passes over each batch. Paper: 4."))
     mini_batch_size: int | None = field(
@@ -246,7 +250,17 @@ class PPOConfig:
         default=True, metadata=_help("One forward/backward per distinct (query, response) context (same gradient).")
     )
 
-    # ------------------------------------------------------------------------------------------------ evaluation
+
+@dataclass
+class TrainingEvaluationArguments:
+    """The before/after evaluation run once after training (``evaluate: true``).
+
+    Every field here is result-neutral (:data:`RESULT_NEUTRAL_FIELDS`): the evaluation runs after the last episode,
+    so a ``--resume`` may change it and config.json then describes the evaluation that actually ran.
+    """
+
+    _argument_group_name = "evaluation after training"
+
     evaluate: bool = field(default=False, metadata=_help("Evaluate the base and the trained model (paper protocol)."))
     eval_games: list[str] = field(
         default_factory=lambda: ["ipd", "stag_hunt", "chicken", "bach_or_stravinsky", "defective_coordination"],
@@ -258,11 +272,62 @@ class PPOConfig:
     eval_opponent: str = field(default="random", metadata=_help("Evaluation opponent. Paper: random."))
     eval_seed: int = field(default=100, metadata=_help("Fixed evaluation seed (same prompts for base and trained)."))
 
-    # ------------------------------------------------------------------------------------------------ GRPO
+
+@dataclass
+class GRPOArguments:
+    """Knobs only ``algorithm: grpo`` reads (TRL's GRPOTrainer); PPO runs ignore them but still record them."""
+
+    _argument_group_name = "GRPO (algorithm: grpo)"
+
     num_generations: int = field(default=4, metadata=_help("GRPO: samples per state (group size), >= 2."))
     grpo_beta: float = field(
         default=0.04, metadata=_help("GRPO: KL coefficient in the loss (0 disables the reference).")
     )
+
+
+#: Fields a ``--resume`` may change without changing the result, so the resumed run is still the same run: where
+#: results go (``output_dir``, ``run_name``), how they are logged (``report_to``, ``log_csv``, ``progress_bar``,
+#: ``plot``), when checkpoints are written and the run stops (``save_every``, ``stop_after_episodes``, ``resume``,
+#: ``overwrite``: every episode's randomness is derived from (seed, episode), so checkpoints do not steer it), the
+#: thread count (``torch_num_threads``: a machine setting, like the CPU; bit-identity is tested at equal thread
+#: counts), and the evaluation that runs once after training (``evaluate``, ``eval_*``: config.json then describes
+#: the evaluation that actually ran). ``num_episodes`` may also change, to any value not below the checkpoint's
+#: episode: an N-episode run is the first N episodes of a longer one. Any other change is refused, listing the fields.
+RESULT_NEUTRAL_FIELDS = frozenset(
+    {
+        "output_dir",
+        "run_name",
+        "report_to",
+        "log_csv",
+        "plot",
+        "progress_bar",
+        "torch_num_threads",
+        "save_every",
+        "stop_after_episodes",
+        "resume",
+        "overwrite",
+        *(f.name for f in dataclasses.fields(TrainingEvaluationArguments)),
+    }
+)
+
+
+@dataclass
+class TrainingConfig(
+    GRPOArguments,
+    TrainingEvaluationArguments,
+    PPOArguments,
+    PromptArguments,
+    EnvironmentArguments,
+    ModelArguments,
+    RunArguments,
+):
+    """Configuration of a moralgym training run (PPO as in the paper, or GRPO as a second algorithm).
+
+    The bases are listed last group first: a dataclass orders inherited fields from the last base to the first, so
+    the fields keep the order of the groups (run, model, ..., GRPO), which is the order of ``config.json``.
+    """
+
+    _argument_group_name = "training"
 
     def __post_init__(self) -> None:
         if isinstance(self.action_tokens, str):
@@ -372,15 +437,27 @@ class PPOConfig:
         """Seats that learn: ``["player_0"]``, or both in LLM-vs-LLM."""
         return ["player_0", "player_1"] if self.is_two_learners else ["player_0"]
 
-    def reward_spec(self, seat: str) -> Any:
-        """The reward object of a seat, built by name (schedules get ``switch_episode``)."""
+    def reward_spec(self, agent: str) -> Any:
+        """The reward object of a agent, built by name (schedules get ``switch_episode``)."""
         from moralgym.envs import get_reward
 
-        name = self.reward if seat == "player_0" or self.opponent_reward is None else self.opponent_reward
+        name = self.reward if agent == "player_0" or self.opponent_reward is None else self.opponent_reward
         kwargs: dict[str, Any] = {"illegal_reward": self.illegal_reward, "penalty": self.penalty}
         if name.replace("-", "_").lower().startswith("game_then"):
             kwargs["switch_episode"] = self.switch_episode
         return get_reward(name, **kwargs)
+
+    @classmethod
+    def from_parts(cls, *parts: Any) -> TrainingConfig:
+        """Join argument groups parsed separately (the CLI's :data:`TRAINING_ARGUMENT_GROUPS`) into one validated
+        config; every field must come from exactly one part."""
+        values: dict[str, Any] = {}
+        for part in parts:
+            for f in dataclasses.fields(part):
+                if f.name in values:
+                    raise ValueError(f"field {f.name} is given by two argument groups")
+                values[f.name] = getattr(part, f.name)
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -431,11 +508,11 @@ class PPOConfig:
             get_game(self.game)
         except (KeyError, ValueError) as error:
             raise ValueError(f"game: {error}") from None
-        for seat in self.learners:
+        for agent in self.learners:
             try:
-                self.reward_spec(seat)
+                self.reward_spec(agent)
             except (KeyError, TypeError) as error:
-                which = "reward" if seat == "player_0" else "opponent_reward"
+                which = "reward" if agent == "player_0" else "opponent_reward"
                 raise ValueError(f"{which}: {error}") from None
         for name in ("opponent", "eval_opponent"):
             value = getattr(self, name)
@@ -457,3 +534,16 @@ class PPOConfig:
                         raise ValueError(f"{name}: {error}") from None
         except ImportError:  # the LLM extra is not installed: checked again when the model loads
             pass
+
+
+#: The argument groups of :class:`TrainingConfig` in field order: the CLI parses each as its own dataclass (one
+#: ``--help`` section each) and joins them with :meth:`TrainingConfig.from_parts`.
+TRAINING_ARGUMENT_GROUPS: tuple[type, ...] = (
+    RunArguments,
+    ModelArguments,
+    EnvironmentArguments,
+    PromptArguments,
+    PPOArguments,
+    TrainingEvaluationArguments,
+    GRPOArguments,
+)

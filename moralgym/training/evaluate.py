@@ -10,14 +10,22 @@ run's answer prefix and number of sampled tokens. ``evaluation/`` gets the table
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moralgym.training.config import TrainingConfig
 
 METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
 
 
-def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "player_0") -> dict[str, Any]:
-    """Evaluate ``seat``'s adapter and the base model; writes ``evaluation/`` under the run directory and returns
-    ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged over games."""
+def evaluate_before_after(
+    model: Any, tokenizer: Any, config: TrainingConfig, agent: str = "player_0"
+) -> dict[str, Any]:
+    """Evaluate ``agent``'s adapter and the base model; writes ``evaluation/`` under the run directory and returns
+    ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged over games.
+
+    The protocol's settings are the config's :class:`~moralgym.training.config.TrainingEvaluationArguments`
+    (``eval_*``); the prompt's wording, answer prefix and length, and the rewards' penalty, are the training run's."""
     from moralgym.agents.llm.policy import LLMPolicy
     from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate
@@ -28,7 +36,7 @@ def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "
     )
     common = dict(prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, prefix_cache=True)
     model.eval()
-    tuned = LLMPolicy(model, tokenizer, adapter_name=seat, **common)
+    tuned = LLMPolicy(model, tokenizer, adapter_name=agent, **common)
     base = LLMPolicy(model, tokenizer, adapter_name="__base__", **common)  # every adapter disabled, no copy
     variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
     result = evaluate(
@@ -36,13 +44,13 @@ def evaluate_before_after(model: Any, tokenizer: Any, config: Any, seat: str = "
         reference=LLMAgent(base, name="base", variants=variant),
         games=tuple(config.eval_games),
         opponents=(config.eval_opponent,),
-        n_episodes=config.eval_episodes,
-        n_rounds=config.eval_rounds,
+        num_episodes=config.eval_episodes,
+        num_rounds=config.eval_rounds,
         seed=config.eval_seed,
         penalty=config.penalty,
         illegal_reward=config.illegal_reward,
     )
-    model.set_adapter(seat)
+    model.set_adapter(agent)
     run_dir = Path(config.output_dir)
     run_name = getattr(config, "run_name", None) or run_dir.resolve().name
     result.config.update(

@@ -7,7 +7,7 @@ Differences from the paper's PPO (docs/reproduction.md), stated plainly:
 * the KL to the base model (adapter disabled, no copy) is a k3 term in the loss with a fixed ``grpo_beta``, not an
   adaptive per-token penalty in the reward;
 * every environment step costs ``num_generations`` samples: the opponent's move is drawn once per group, each
-  answer is scored by stepping a copy of the env (``copy.deepcopy``; the reward still comes from the env's
+  answer is scored by the episode runner on a copy of the env (the reward still comes from the env's
   ``MoralRewardWrapper``), and the real episode advances with the group's first answer.
 
 The rollout is ``GRPOTrainer(rollout_func=...)`` (TRL >= 0.25, experimental); ``train_dataset`` rows are
@@ -16,19 +16,91 @@ placeholders that only set how many groups a step has.
 
 from __future__ import annotations
 
-import copy
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from moralgym.training.rollout import SEATS, derive_seed, make_envs, reset_options
+from moralgym.agents.records import StepRecord, behaviour_metrics
+from moralgym.agents.runner import play_round
+from moralgym.agents.seats import SeatStep, StrategySeat
+from moralgym.envs.openings import opening_options
+from moralgym.training.rollout import AGENTS, derive_seed, make_envs
 from moralgym.training.tracking import MetricsLogger
 
 
+@dataclass
+class GroupAnswer:
+    """One answer of a group: its token ids and sampling log-probs (what GRPO trains on) and its text."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    text: str
+
+
+class GroupSampler:
+    """The learner's seat in GRPO rollouts: ``num_generations`` answers to one prompt. The first answer moves the
+    game; the others are the seat's ``alternatives``, scored by the runner on a copy of the env against the same
+    opponent move."""
+
+    name = "player_0"
+
+    def __init__(self, tokenizer: Any, max_new_tokens: int, rng: np.random.Generator) -> None:
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.rng = rng
+        self.prompt: Any = None
+        self.model: Any = None
+        self.group = 1
+
+    def reset(self, n: int, seed: int | None = None) -> None:
+        pass
+
+    def act(self, games: list[Any], observations: np.ndarray, seat: int = 0) -> SeatStep:
+        import torch
+
+        from moralgym.agents.llm.parsing import parse_action
+
+        (game,), (observation,) = games, observations
+        prompt, model = self.prompt, self.model
+        text = prompt.render(self.tokenizer, game, observation, prompt.draw_order_bits(self.rng, 1)[0])
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        x = torch.tensor([ids] * self.group, device=model.device)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            generated = model.generate(
+                input_ids=x,
+                attention_mask=torch.ones_like(x),
+                do_sample=True,
+                top_k=0,
+                top_p=1.0,
+                temperature=1.0,
+                max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.max_new_tokens,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        model.train(was_training)
+        completions = generated.sequences[:, len(ids) :]
+        logprobs = torch.stack(generated.scores, 1).float().log_softmax(-1).gather(-1, completions[..., None])[..., 0]
+        answers = []
+        for completion, completion_logprobs in zip(completions.tolist(), logprobs.tolist(), strict=True):
+            answer = prompt.answer_prefix + self.tokenizer.decode(completion, skip_special_tokens=True)
+            answers.append(
+                (parse_action(answer, prompt.action_tokens), GroupAnswer(ids, completion, completion_logprobs, answer))
+            )
+        (first_action, first), others = answers[0], answers[1:]
+        return SeatStep(np.array([first_action]), [first.text], [first], alternatives=[others])
+
+
 class GroupRollout:
-    """The live envs and opponent behind ``rollout_func``; one group of answers per env step."""
+    """The live envs and opponent behind ``rollout_func``; one group of answers per env step, played through the
+    episode runner (:func:`moralgym.agents.runner.play_round`)."""
 
     def __init__(self, config: Any, tokenizer: Any) -> None:
         from moralgym.agents.llm.prompts import PromptBuilder
@@ -43,104 +115,53 @@ class GroupRollout:
         self.groups_played = 0
         self.envs = make_envs(config, start_episode=0)
         self.opponent = make_opponent(config.opponent)
+        # One stream for the prompts' token orders and the opponent's uniforms, drawn in that order each step.
         self.rng = np.random.default_rng(derive_seed(config.seed, 11))
+        self.sampler = GroupSampler(tokenizer, config.max_new_tokens, self.rng)
+        self.opponent_seats = [StrategySeat(self.opponent, rng=self.rng) for _ in self.envs]
         self.episodes_started = 0
         self.observations: list[Any] = [None] * len(self.envs)
-        self.memory = self.opponent.initial_memory(len(self.envs))
-        self.records: list[dict[str, Any]] = []
+        self.records: list[StepRecord] = []
 
     def _observation(self, index: int) -> dict[str, np.ndarray]:
         env = self.envs[index]
         if self.observations[index] is None or not env.agents:
             self.observations[index], _ = env.reset(
-                seed=derive_seed(self.config.seed, 12, self.episodes_started), options=reset_options(self.opponent, env)
+                seed=derive_seed(self.config.seed, 12, self.episodes_started),
+                options=opening_options({AGENTS[1]: self.opponent}, env.unwrapped.initial_state),
             )
             self.episodes_started += 1
-            self.memory[index] = self.opponent.initial_memory(1)[0]
+            self.opponent_seats[index].reset(1)
         return self.observations[index]
 
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, list]:
-        import torch
-
-        from moralgym.agents.llm.parsing import parse_action
-
-        group = trainer.num_generations
-        model = trainer.accelerator.unwrap_model(trainer.model)
+        self.sampler.group = trainer.num_generations
+        self.sampler.model = trainer.accelerator.unwrap_model(trainer.model)
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": [], "env_reward": []}
-        for g in range(len(prompts) // group):
+        for g in range(len(prompts) // self.sampler.group):
             index = g % len(self.envs)
-            env = self.envs[index]
-            obs = self._observation(index)
-            game = env.unwrapped.game
-            prompt = self.prompts[self.groups_played % len(self.prompts)]
+            observation = self._observation(index)
+            self.sampler.prompt = self.prompts[self.groups_played % len(self.prompts)]
             self.groups_played += 1
-            text = prompt.render(self.tokenizer, game, obs["player_0"], prompt.draw_order_bits(self.rng, 1)[0])
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            x = torch.tensor([ids] * group, device=model.device)
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
-                generated = model.generate(
-                    input_ids=x,
-                    attention_mask=torch.ones_like(x),
-                    do_sample=True,
-                    top_k=0,
-                    top_p=1.0,
-                    temperature=1.0,
-                    max_new_tokens=self.config.max_new_tokens,
-                    min_new_tokens=self.config.max_new_tokens,
-                    output_scores=True,
-                    return_dict_in_generate=True,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                )
-            model.train(was_training)
-            completions = generated.sequences[:, len(ids) :]
-            logprobs = (
-                torch.stack(generated.scores, 1).float().log_softmax(-1).gather(-1, completions[..., None])[..., 0]
+            seats = {AGENTS[0]: self.sampler, AGENTS[1]: self.opponent_seats[index]}
+            (self.observations[index],), records = play_round(
+                [self.envs[index]], [observation], seats, record=[AGENTS[0]]
             )
-            opponent_action, memory = self.opponent.act_batch(
-                obs["player_1"][None], self.memory[index][None], self.rng.random(1)
-            )
-            actions = [
-                parse_action(
-                    prompt.answer_prefix + self.tokenizer.decode(c, skip_special_tokens=True), prompt.action_tokens
-                )
-                for c in completions.tolist()
-            ]
-            for k, action in enumerate(actions):
-                counterfactual = copy.deepcopy(env)  # same state: score this answer against the same opponent move
-                _, rewards, _, _, infos = counterfactual.step({"player_0": action, "player_1": int(opponent_action[0])})
-                out["prompt_ids"].append(ids)
-                out["completion_ids"].append(completions[k].tolist())
-                out["logprobs"].append(logprobs[k].tolist())
-                out["env_reward"].append(float(rewards["player_0"]))
-                self.records.append(
-                    {
-                        "action": action,
-                        "other_previous": int(obs["player_0"][1]),
-                        "reward": float(rewards["player_0"]),
-                        **infos["player_0"]["moral_rewards"],
-                    }
-                )
-            self.observations[index], _, _, _, _ = env.step(
-                {"player_0": actions[0], "player_1": int(opponent_action[0])}
-            )
-            self.memory[index] = memory[0]
+            for record in records:  # the played answer, then the rest of the group
+                out["prompt_ids"].append(record.decision.prompt_ids)
+                out["completion_ids"].append(record.decision.completion_ids)
+                out["logprobs"].append(record.decision.logprobs)
+                out["env_reward"].append(record.reward)
+            self.records += records
         return out
 
     def pop_metrics(self) -> dict[str, float]:
         if not self.records:
             return {}
-        actions = np.array([r["action"] for r in self.records])
-        metrics = {
-            "env/reward": float(np.mean([r["reward"] for r in self.records])),
-            "env/cooperation_rate": float(np.mean(actions == 0)),
-            "env/illegal_rate": float(np.mean(actions == -1)),
-        }
-        for name in ("game", "deontological", "utilitarian", "game_deontological"):
-            metrics[f"env/reward_{name}"] = float(np.mean([r[name] for r in self.records]))
+        metrics = behaviour_metrics(self.records)
         self.records = []
-        return metrics
+        kept = ("reward", "cooperation_rate", "illegal_rate", *(k for k in metrics if k.startswith("reward_")))
+        return {f"env/{name}": metrics[name] for name in kept}
 
 
 def env_reward(completions: list, env_reward: list[float], **_: Any) -> list[float]:
@@ -220,7 +241,7 @@ def train_grpo(config: Any, model: Any = None, tokenizer: Any = None) -> dict[st
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     adapter_name = peft_model.active_adapter if isinstance(peft_model.active_adapter, str) else "default"
     save_adapter(peft_model, adapter_name, output_dir / "adapter")
-    return {"model": peft_model, "tokenizer": tokenizer, "last": last, "seat": adapter_name}
+    return {"model": peft_model, "tokenizer": tokenizer, "last": last, "agent": adapter_name}
 
 
-__all__ = ["GroupRollout", "env_reward", "train_grpo", "SEATS"]
+__all__ = ["GroupAnswer", "GroupRollout", "GroupSampler", "env_reward", "train_grpo"]

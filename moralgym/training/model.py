@@ -1,4 +1,4 @@
-"""The trainable policy: one base LM, one LoRA adapter per learning seat, one value head per seat.
+"""The trainable policy: one base LM, one LoRA adapter per learning agent, one value head per agent.
 
 * The reference model is the same base with every adapter disabled (``trl.trainer.utils.use_adapter(model, None)``),
   so there is never a second copy of the weights in memory; two learners (LLM vs LLM) are two adapters,
@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from moralgym.agents.llm.policy import attention_window, cache_argument
+from moralgym.agents.llm.engine import attention_window, cache_argument, left_pad
+from moralgym.agents.llm.prefix_tree import prefix_levels, single_level
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 
@@ -89,8 +90,8 @@ def lora_config_from(config: Any) -> Any:
     return peft_config
 
 
-def add_learner_adapters(base: Any, seats: Sequence[str], peft_config: Any, init_adapter: str | None = None) -> Any:
-    """Wrap ``base`` as a ``PeftModel`` with one trainable adapter per seat (fresh, or loaded from ``init_adapter``)."""
+def add_learner_adapters(base: Any, agents: Sequence[str], peft_config: Any, init_adapter: str | None = None) -> Any:
+    """Wrap ``base`` as a ``PeftModel`` with one trainable adapter per agent (fresh, or loaded from ``init_adapter``)."""
     from peft import PeftModel, get_peft_model
 
     if init_adapter is not None:
@@ -98,49 +99,49 @@ def add_learner_adapters(base: Any, seats: Sequence[str], peft_config: Any, init
             raise ValueError(
                 f"init_adapter: {init_adapter!r} has no adapter_config.json; pass a directory saved by a moralgym run"
             )
-        model = PeftModel.from_pretrained(base, init_adapter, adapter_name=seats[0], is_trainable=True)
-        for seat in seats[1:]:
-            model.load_adapter(init_adapter, adapter_name=seat, is_trainable=True)
+        model = PeftModel.from_pretrained(base, init_adapter, adapter_name=agents[0], is_trainable=True)
+        for agent in agents[1:]:
+            model.load_adapter(init_adapter, adapter_name=agent, is_trainable=True)
     else:
-        model = get_peft_model(base, peft_config, adapter_name=seats[0])
-        for seat in seats[1:]:
-            model.add_adapter(seat, peft_config)
-    model.set_adapter(seats[0])
+        model = get_peft_model(base, peft_config, adapter_name=agents[0])
+        for agent in agents[1:]:
+            model.add_adapter(agent, peft_config)
+    model.set_adapter(agents[0])
     return model
 
 
-def adapter_parameters(model: Any, seat: str) -> list[nn.Parameter]:
-    """The LoRA parameters of one seat's adapter (names contain ``.<seat>.``)."""
-    marker = f".{seat}."
+def adapter_parameters(model: Any, agent: str) -> list[nn.Parameter]:
+    """The LoRA parameters of one agent's adapter (names contain ``.<agent>.``)."""
+    marker = f".{agent}."
     params = [p for name, p in model.named_parameters() if marker in name]
     if not params:
-        raise ValueError(f"the model has no parameters for adapter {seat!r}")
+        raise ValueError(f"the model has no parameters for adapter {agent!r}")
     return params
 
 
-def set_trainable(model: Any, seat: str) -> None:
-    """Activate ``seat``'s adapter and make exactly its parameters require gradients."""
-    model.set_adapter(seat)
-    marker = f".{seat}."
+def set_trainable(model: Any, agent: str) -> None:
+    """Activate ``agent``'s adapter and make exactly its parameters require gradients."""
+    model.set_adapter(agent)
+    marker = f".{agent}."
     for name, parameter in model.named_parameters():
         parameter.requires_grad_("lora_" in name and marker in name)
 
 
-def save_adapter(model: Any, seat: str, directory: str | os.PathLike, value_head: ValueHead | None = None) -> Path:
-    """Write ``seat``'s adapter as a standard PEFT directory (``PeftModel.from_pretrained(base, directory)`` loads it)
+def save_adapter(model: Any, agent: str, directory: str | os.PathLike, value_head: ValueHead | None = None) -> Path:
+    """Write ``agent``'s adapter as a standard PEFT directory (``PeftModel.from_pretrained(base, directory)`` loads it)
     plus ``value_head.safetensors``."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = get_peft_model_state_dict(model, adapter_name=seat)
+    state = get_peft_model_state_dict(model, adapter_name=agent)
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in state.items()},
         str(directory / "adapter_model.safetensors"),
         metadata={"format": "pt"},
     )
-    peft_config = model.peft_config[seat]
+    peft_config = model.peft_config[agent]
     was_inference = peft_config.inference_mode
     peft_config.inference_mode = True
     peft_config.save_pretrained(str(directory))
@@ -150,13 +151,13 @@ def save_adapter(model: Any, seat: str, directory: str | os.PathLike, value_head
     return directory
 
 
-def load_adapter_weights(model: Any, seat: str, directory: str | os.PathLike) -> None:
-    """Overwrite ``seat``'s adapter with weights saved by :func:`save_adapter` (same LoRA shapes)."""
+def load_adapter_weights(model: Any, agent: str, directory: str | os.PathLike) -> None:
+    """Overwrite ``agent``'s adapter with weights saved by :func:`save_adapter` (same LoRA shapes)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     state = load_file(str(Path(directory) / "adapter_model.safetensors"))
-    result = set_peft_model_state_dict(model, state, adapter_name=seat)
+    result = set_peft_model_state_dict(model, state, adapter_name=agent)
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
         raise ValueError(f"adapter in {directory} does not match the model: unexpected keys {unexpected[:3]}...")
@@ -181,94 +182,34 @@ class ScoredBatch:
     contexts: int = 0
 
 
-class _Node:
-    __slots__ = ("tokens", "children", "context", "parent")
-
-    def __init__(self, tokens: list[int], parent: _Node | None = None) -> None:
-        self.tokens = tokens
-        self.children: dict[int, _Node] = {}
-        self.context: int | None = None  # index of the context ending at this node
-        self.parent = parent
-
-
-def _context_node(context: Sequence[int], index: int) -> _Node:
-    node = _Node(list(context))
-    node.context = index
-    return node
-
-
-def _radix_tree(contexts: Sequence[Sequence[int]]) -> list[list[_Node]]:
-    """The contexts as a radix tree (shared prefixes stored once), returned level by level from the root's children.
-
-    A node ends a context (``node.context``) or branches; chains of single children are merged into one segment.
-    """
-    root = _Node([])
-    for index, context in enumerate(contexts):
-        node = root
-        for token in context:
-            child = node.children.get(token)
-            if child is None:
-                child = node.children[token] = _Node([token], node)
-            node = child
-        node.context = index
-
-    def compress(node: _Node) -> None:
-        while node is not root and node.context is None and len(node.children) == 1:
-            (child,) = node.children.values()
-            node.tokens.extend(child.tokens)
-            node.context = child.context
-            node.children = child.children
-            for grandchild in node.children.values():
-                grandchild.parent = node
-        for child in node.children.values():
-            compress(child)
-
-    import sys
-
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    compress(root)
-    levels, frontier = [], list(root.children.values())
-    while frontier:
-        levels.append(frontier)
-        frontier = [child for node in frontier for child in node.children.values()]
-    return levels
-
-
 def tree_forward(
     model: Any, contexts: Sequence[Sequence[int]], pad_token_id: int = 0, with_hidden: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """Next-token logits (and last hidden states) after each context, forwarding every shared prefix once.
 
-    The contexts form a radix tree; each tree level is one batched forward pass on top of its parents' KV cache
-    (segments left-padded, the padding masked, position ids continuing after the real prefix). Gradients flow
-    through the shared prefixes to every context that uses them. Returns ``(logits (C, V), hidden (C, H) | None,
-    forwarded token count)``.
+    The distinct contexts form a prefix tree (:func:`~moralgym.agents.llm.prefix_tree.prefix_levels`, the policy's
+    builder); each tree level is one batched forward pass on top of its parents' KV cache (segments left-padded,
+    the padding masked, position ids continuing after the real prefix). Gradients flow through the shared prefixes
+    to every context that uses them. Returns ``(logits (C, V), hidden (C, H) | None, forwarded token count)``.
     """
     device = next(model.parameters()).device
-    levels = _radix_tree(contexts)
+    levels = prefix_levels(contexts)
     window = attention_window(model)
     if window is not None and sum(max(len(node.tokens) for node in nodes) for nodes in levels) >= window:
         # A sliding window shorter than the tree's widest row: padding between shared runs would push real keys out
         # of it (transformers slides it over cache columns). One left-padded level of whole contexts is exact.
-        levels = [[_context_node(context, index) for index, context in enumerate(contexts)]]
+        levels = single_level(contexts)
     logits_out: list[torch.Tensor | None] = [None] * len(contexts)
     hidden_out: list[torch.Tensor | None] = [None] * len(contexts)
-    row_of: dict[int, int] = {}  # id(node) -> row in its level's batch
     past = mask = next_position = None
     forwarded = 0
     for depth, nodes in enumerate(levels):
-        width = max(len(node.tokens) for node in nodes)
-        ids = torch.full((len(nodes), width), pad_token_id, dtype=torch.long)
-        segment_mask = torch.zeros((len(nodes), width), dtype=torch.long)
-        for j, node in enumerate(nodes):
-            ids[j, width - len(node.tokens) :] = torch.tensor(node.tokens, dtype=torch.long)
-            segment_mask[j, width - len(node.tokens) :] = 1
+        ids, segment_mask, offsets = left_pad([node.tokens for node in nodes], pad_token_id)
         forwarded += sum(len(node.tokens) for node in nodes)
-        offsets = (segment_mask.cumsum(-1) - 1).clamp(min=0)
         if depth == 0:
             full_mask, positions = segment_mask, offsets
         else:
-            parents = torch.tensor([row_of[id(node.parent)] for node in nodes], dtype=torch.long)
+            parents = torch.tensor([node.parent for node in nodes], dtype=torch.long)
             past.reorder_cache(parents.to(device))
             full_mask = torch.cat([mask[parents], segment_mask], dim=1)
             positions = next_position[parents].unsqueeze(-1) + offsets
@@ -283,11 +224,10 @@ def tree_forward(
             logits_to_keep=1,
         )
         for j, node in enumerate(nodes):
-            row_of[id(node)] = j
-            if node.context is not None:
-                logits_out[node.context] = out.logits[j, -1]
+            if node.end is not None:
+                logits_out[node.end] = out.logits[j, -1]
                 if with_hidden:
-                    hidden_out[node.context] = out.hidden_states[-1][j, -1]
+                    hidden_out[node.end] = out.hidden_states[-1][j, -1]
         past = out[cache_argument()] if has_children else None
         mask, next_position = full_mask, positions[:, -1] + 1
     logits = torch.stack(logits_out)  # type: ignore[arg-type]
@@ -340,13 +280,7 @@ def score_contexts(
         contexts = len(index)
     else:
         sequences = [list(queries[i]) + list(responses[i][:-1]) for i in range(n)]
-        width = max(len(s) for s in sequences)
-        ids = torch.full((n, width), pad_token_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, sequence in enumerate(sequences):
-            ids[i, width - len(sequence) :] = torch.tensor(sequence, dtype=torch.long)
-            mask[i, width - len(sequence) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = left_pad(sequences, pad_token_id)
         out = model(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),

@@ -2,14 +2,16 @@
 
 Read it top to bottom (CleanRL style):
 
-1. setup    -- base LM + one LoRA adapter and one value head per learning seat, Adam, KL controller, running
+1. setup    -- base LM + one LoRA adapter and one value head per learning agent, Adam, KL controller, running
                reward moments, ``num_envs`` PettingZoo envs wrapped with the moral reward, the opponent;
 2. rollout  -- :func:`moralgym.training.rollout.play_episode`: one episode in every env, each decision batched
                through ``LLMPolicy.decide`` (prefix cache on);
 3. scoring  -- reward scaling/normalisation, old log-probs and values (policy), reference log-probs (adapter
                disabled, cached: the base never changes), per-token KL-penalised rewards, GAE, whitening;
 4. update   -- ``ppo_epochs`` x minibatches of the clipped PPO loss, with gradient accumulation counted across
-               epochs like Accelerate; ONE forward/backward per distinct context (:func:`score_contexts`);
+               epochs like Accelerate; ONE forward/backward per distinct context (:func:`score_contexts`).
+               :meth:`MoralPPOTrainer.update` reads steps 3-4 as one screen; how the forward passes are cut (the
+               fused single pass, chunked passes) lives in the named helpers below it;
 5. logging  -- per-episode metrics to JSONL (+CSV, TensorBoard, W&B), checkpoints every ``save_every`` episodes.
 
 Where it differs from TRL 0.9's ``PPOTrainer.step`` and why:
@@ -20,10 +22,13 @@ Where it differs from TRL 0.9's ``PPOTrainer.step`` and why:
   ``model.train()``, so the authors' next episode was SAMPLED with LoRA dropout on (every episode after the first
   update). Here the reference log-probs and the separate no-grad pass for old log-probs/values run in eval mode;
   the gradient pass runs in eval mode with ``disable_dropout`` (set in every paper config, as the authors), in
-  train mode (dropout on) otherwise (the default; the fused pass below then gives old values with dropout);
+  train mode (dropout on) otherwise (the default; the fused pass then gives old values with dropout);
   sampling is always in eval mode, so the policy's prefix cache stays exact;
 * with ``ppo_epochs == 1`` and one minibatch, the update's own forward pass provides the old log-probs and values
-  (ratio exactly 1, as in the paper's effective one-step-per-episode update), saving a forward pass;
+  (ratio exactly 1, as in the paper's effective one-step-per-episode update), saving a forward pass
+  (``_fused_pass``);
+* a minibatch of more than ``max_contexts_per_pass`` distinct contexts is cut into passes whose gradients add up
+  exactly to the minibatch's (``_minibatch_backward``): bounded memory, same update;
 * samples sharing a context share one forward/backward (exact, see :mod:`moralgym.training.model`).
 """
 
@@ -37,14 +42,16 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from moralgym.agents.records import StepRecord
 from moralgym.training.checkpoints import (
     CHECKPOINTS_DIR,
     STATE_FILE,
@@ -52,7 +59,7 @@ from moralgym.training.checkpoints import (
     find_checkpoint,
     write_checkpoint,
 )
-from moralgym.training.config import PPOConfig
+from moralgym.training.config import TrainingConfig
 from moralgym.training.model import (
     ValueHead,
     adapter_parameters,
@@ -75,10 +82,9 @@ from moralgym.training.ppo_math import (
     ppo_loss,
 )
 from moralgym.training.rollout import (
-    SEATS,
+    AGENTS,
     SHUFFLE_STREAM,
     TORCH_STREAM,
-    Sample,
     derive_seed,
     make_envs,
     play_episode,
@@ -100,9 +106,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class Learner:
-    """Everything one learning seat owns: adapter name, value head, optimizer, KL controller, reward statistics."""
+    """Everything one learning agent owns: adapter name, value head, optimizer, KL controller, reward statistics."""
 
-    seat: str
+    agent: str
     value_head: ValueHead
     optimizer: torch.optim.Optimizer
     kl_controller: AdaptiveKLController
@@ -113,17 +119,98 @@ class Learner:
     params: list[torch.nn.Parameter] = field(default_factory=list)
 
 
+#: The per-minibatch statistics the update logs as ``ppo/<name>`` (each the mean over minibatches), in log order.
+LOSS_STATS = (
+    "policy_loss",
+    "value_loss",
+    "loss",
+    "clipfrac",
+    "value_clipfrac",
+    "approx_kl",
+    "policy_kl",
+    "ratio",
+    "entropy",
+    "skipped",
+)
+
+
+def _tokens(sample: StepRecord) -> tuple[list[int], list[int]]:
+    """A sample's query and response token ids: the one place the trainer reads the LLM's decision from a record."""
+    return sample.decision.query_ids, sample.decision.response_ids
+
+
+@dataclass
+class _Batch:
+    """One agent's samples of an episode, as the update reads them."""
+
+    queries: list[list[int]]
+    responses: list[list[int]]
+    raw_scores: torch.Tensor  # (n,) the moral rewards, before scaling
+    mask: torch.Tensor  # (n, R) ones: every response has exactly max_new_tokens tokens
+
+    @classmethod
+    def of(cls, samples: Sequence[StepRecord], device: torch.device) -> _Batch:
+        tokens = [_tokens(s) for s in samples]
+        queries, responses = [q for q, _ in tokens], [r for _, r in tokens]
+        mask = torch.ones((len(samples), len(responses[0])), dtype=torch.float32, device=device)
+        return cls(queries, responses, torch.tensor([s.reward for s in samples], dtype=torch.float32), mask)
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def distinct_contexts(self) -> int:
+        """Distinct (query, response prefix) pairs: what one deduplicated pass forwards."""
+        return len({(tuple(q), tuple(r[:-1])) for q, r in zip(self.queries, self.responses, strict=True)})
+
+
+class _Targets(NamedTuple):
+    """What the clipped loss compares the current pass against, ``(n, R)`` each, fixed for the whole update."""
+
+    old_logprobs: torch.Tensor
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+@dataclass
+class _Plan:
+    """The gradient passes of one update: ``passes[epoch][minibatch]`` lists that minibatch's passes (sample
+    indices); ``fused``: the whole update is one pass, which also scores the old policy (``_fused_pass``)."""
+
+    passes: list[list[list[list[int]]]]
+    fused: bool
+
+
+class Stopwatch:
+    """Seconds per phase (``with clock("scoring"): ...``), also added to the run's ``totals``: keeps the timing out
+    of the algorithm's lines. A phase that raises is not counted."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        self.seconds: dict[str, float] = dict.fromkeys(totals, 0.0)
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - start
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
+        self.totals[phase] = self.totals.get(phase, 0.0) + elapsed
+
+
 class MoralPPOTrainer:
     """Train one LLM agent (vs a fixed strategy) or two (LLM vs LLM) with PPO on moral rewards.
 
     Args:
-        config: the run's :class:`PPOConfig`.
+        config: the run's :class:`TrainingConfig`.
         model, tokenizer: an already-loaded base model and tokenizer (tests pass tiny random models); ``None``
             loads ``config.model_name_or_path`` with :func:`moralgym.agents.llm.loading.load_causal_lm`.
         accelerator: an ``accelerate.Accelerator`` for multi-process runs (``None``: a plain one is made).
     """
 
-    def __init__(self, config: PPOConfig, model: Any = None, tokenizer: Any = None, accelerator: Any = None) -> None:
+    def __init__(
+        self, config: TrainingConfig, model: Any = None, tokenizer: Any = None, accelerator: Any = None
+    ) -> None:
         from accelerate import Accelerator
 
         from moralgym.agents.llm.policy import LLMPolicy
@@ -154,8 +241,8 @@ class MoralPPOTrainer:
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         self.tokenizer = tokenizer
-        self.seats = config.learners
-        self.model = add_learner_adapters(model, self.seats, lora_config_from(config), config.init_adapter)
+        self.agents = config.learners
+        self.model = add_learner_adapters(model, self.agents, lora_config_from(config), config.init_adapter)
         if not config.load_in_4bit:
             self.model.to(self.accelerator.device)
         self.device = self.accelerator.device
@@ -170,12 +257,12 @@ class MoralPPOTrainer:
         prompt = self.prompts[0]
         hidden = hidden_size_of(self.model)
         self.learners: dict[str, Learner] = {}
-        for index, seat in enumerate(self.seats):
+        for index, agent in enumerate(self.agents):
             torch.manual_seed(derive_seed(config.seed, 7, index))  # value-head init is part of the run's seed
             head = ValueHead(hidden, config.value_head_dropout).to(self.device)
             if config.init_adapter is not None:
                 head.load(config.init_adapter)
-            params = adapter_parameters(self.model, seat)
+            params = adapter_parameters(self.model, agent)
             for p in params:
                 p.requires_grad_(True)
             optimizer = torch.optim.Adam([*params, *head.parameters()], lr=config.learning_rate)
@@ -191,9 +278,9 @@ class MoralPPOTrainer:
                 max_new_tokens=config.max_new_tokens,
                 seed=config.seed,
                 prefix_cache=True,
-                adapter_name=seat,
+                adapter_name=agent,
             )
-            self.learners[seat] = Learner(seat, head, optimizer, controller, RunningMoments(), policy, params=params)
+            self.learners[agent] = Learner(agent, head, optimizer, controller, RunningMoments(), policy, params=params)
         #: Reference log-probs per (query, response): the base never changes, so each context is scored once.
         self.reference_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], list[float]] = {}
         self.opponent = None
@@ -261,7 +348,7 @@ class MoralPPOTrainer:
             self.save_final()
         elif self.episode == stop and (not config.save_every or self.episode % config.save_every):
             self.save_checkpoint()  # stopped early on purpose: leave a resumable state behind
-        self._close_loggers()
+        self.close_loggers()
         return last
 
     def prepare(self) -> None:
@@ -277,38 +364,38 @@ class MoralPPOTrainer:
         config, episode = self.config, self.episode
         torch.manual_seed(derive_seed(config.seed, TORCH_STREAM, self.rank, episode))  # dropout masks
         started = time.perf_counter()
-        policies = {seat: learner.policy for seat, learner in self.learners.items()}
-        rollout = play_episode(
-            self.envs,
-            policies,
-            self.opponent,
-            seed=config.seed,
-            episode=episode,
-            rank=self.rank,
-            prompts=self.prompts if len(self.prompts) > 1 else None,
-            token_schedule=config.token_schedule,
-        )
-        generate_s = time.perf_counter() - started
-        self.timers["generate"] += generate_s
+        clock = Stopwatch(self.timers)
+        policies = {agent: learner.policy for agent, learner in self.learners.items()}
+        with clock("generate"):
+            rollout = play_episode(
+                self.envs,
+                policies,
+                self.opponent,
+                seed=config.seed,
+                episode=episode,
+                rank=self.rank,
+                prompts=self.prompts if len(self.prompts) > 1 else None,
+                token_schedule=config.token_schedule,
+            )
         metrics: dict[str, Any] = {"episode": episode}
-        for seat, learner in self.learners.items():
-            prefix = "" if len(self.learners) == 1 else f"{seat}/"
-            samples = rollout.samples[seat]
+        for agent, learner in self.learners.items():
+            prefix = "" if len(self.learners) == 1 else f"{agent}/"
+            samples = rollout.samples[agent]
             metrics.update(self._across_processes(rollout_metrics(samples, prefix)))
             metrics[f"{prefix}env/reward_name"] = samples[0].reward_name
             metrics.update({f"{prefix}{k}": v for k, v in self.update(learner, samples, episode).items()})
         metrics["time/episode_s"] = time.perf_counter() - started
-        metrics["time/generate_s"] = generate_s
+        metrics["time/generate_s"] = clock.seconds["generate"]
         self.episode += 1
         self._log(metrics)
         return metrics
 
     # -------------------------------------------------------------------------------------------- scoring
-    def reference_logprobs(self, samples: Sequence[Sample]) -> torch.Tensor:
+    def reference_logprobs(self, samples: Sequence[StepRecord]) -> torch.Tensor:
         """``(n, R)`` log-probs of the responses under the base model (all adapters disabled), cached."""
         from trl.trainer.utils import use_adapter
 
-        keys = [(tuple(s.query_ids), tuple(s.response_ids)) for s in samples]
+        keys = [(tuple(query), tuple(response)) for query, response in map(_tokens, samples)]
         missing = list(dict.fromkeys(k for k in keys if k not in self.reference_cache))
         if missing:
             was_training = self.model.training
@@ -340,140 +427,58 @@ class MoralPPOTrainer:
         return scores
 
     # -------------------------------------------------------------------------------------------- update
-    def update(self, learner: Learner, samples: Sequence[Sample], episode: int) -> dict[str, float]:
-        """One PPO step on one seat's samples of this episode."""
+    def update(self, learner: Learner, samples: Sequence[StepRecord], episode: int) -> dict[str, float]:
+        """One PPO step on one agent's samples of this episode, in CleanRL's order: score, KL-penalised rewards,
+        GAE advantages, epochs x minibatches of the clipped loss with optimizer steps, adaptive KL, metrics."""
         config = self.config
-        set_trainable(self.model, learner.seat)
-        t0 = time.perf_counter()
-        queries = [s.query_ids for s in samples]
-        responses = [s.response_ids for s in samples]
-        n, length = len(samples), len(responses[0])
-        mask = torch.ones((n, length), dtype=torch.float32, device=self.device)
-        raw_scores = torch.tensor([s.reward for s in samples], dtype=torch.float32)
-        scores = self.normalise_scores(learner, raw_scores).to(self.device)
-        ref_logprobs = self.reference_logprobs(samples)
-        minibatches = self._minibatches(n, episode, learner)
-        chunked = [[self._chunks(index, queries, responses) for index in epoch] for epoch in minibatches]
-        # With one epoch over one minibatch that fits one pass, that pass gives the old log-probs and values too.
-        fused = config.ppo_epochs == 1 and len(minibatches[0]) == 1 and len(chunked[0][0]) == 1
-        if fused:  # the one pass covers the samples in their own order (the old log-probs come from it)
-            chunked[0][0] = [list(range(n))]
+        set_trainable(self.model, learner.agent)
+        clock = Stopwatch(self.timers)  # "scoring": reference + old log-probs/values; "update": gradient passes
+        batch = _Batch.of(samples, self.device)
+        n, mask = len(batch), batch.mask
 
-        def forward(index: Sequence[int], grad: bool) -> Any:
-            # No-grad passes: eval mode. Gradient passes: eval mode with disable_dropout, as TRL 0.9's PPOTrainer
-            # (its batched forward pass calls model.eval()), else train mode (LoRA/value-head dropout on).
-            train_mode = grad and not config.disable_dropout
-            self.model.train(train_mode)
-            learner.value_head.train(train_mode)
-            with torch.enable_grad() if grad else torch.no_grad():
-                return score_contexts(
-                    self.model,
-                    [queries[i] for i in index],
-                    [responses[i] for i in index],
-                    learner.value_head,
-                    self.pad_token_id,
-                    dedup=config.dedup,
-                    with_entropy=grad,
-                )
-
-        t1 = time.perf_counter()
-        first = None
-        if fused:  # ratio exactly 1 on this pass, as in the paper's effective update
-            first = forward(chunked[0][0][0], grad=True)
+        # --- score: normalised scores, reference log-probs (base model), the old policy's log-probs and values
+        with clock("scoring"):
+            scores = self.normalise_scores(learner, batch.raw_scores).to(self.device)
+            ref_logprobs = self.reference_logprobs(samples)
+            plan = self._plan(batch, episode, learner)
+        if plan.fused:
+            with clock("update"):  # the update's only gradient pass, run first: it also scores the old policy
+                first = self._fused_pass(learner, batch)
             old_logprobs, old_values = first.logprobs.detach(), first.values.detach()
         else:
-            parts = [forward(part, grad=False) for part in self._chunks(range(n), queries, responses)]
-            order = torch.as_tensor([i for part in self._chunks(range(n), queries, responses) for i in part])
-            old_logprobs = torch.empty((n, length), device=self.device)
-            old_values = torch.empty((n, length), device=self.device)
-            old_logprobs[order] = torch.cat([p.logprobs for p in parts])
-            old_values[order] = torch.cat([p.values for p in parts])
-        t2 = time.perf_counter()
+            first = None
+            with clock("scoring"):
+                old_logprobs, old_values = self._old_pass(learner, batch)
 
-        # --- algorithm: KL-penalised per-token rewards, GAE, whitened advantages
+        # --- rewards: per-token KL penalty plus the score on the last token; GAE advantages, whitened
         kl_coef = learner.kl_controller.value
         rewards, kl = per_token_rewards(scores, old_logprobs, ref_logprobs, mask, kl_coef)
         advantages, returns = gae_advantages(rewards, old_values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
-        advantages, returns = advantages.detach(), returns.detach()
+        targets = _Targets(old_logprobs, old_values, advantages.detach(), returns.detach())
 
-        # --- algorithm: clipped PPO epochs over minibatches, gradient accumulation across them
-        t3 = time.perf_counter()
-        stats: dict[str, list[float]] = {
-            k: []
-            for k in (
-                "policy_loss",
-                "value_loss",
-                "loss",
-                "clipfrac",
-                "value_clipfrac",
-                "approx_kl",
-                "policy_kl",
-                "ratio",
-                "entropy",
-                "skipped",
-            )
-        }
-        for epoch in range(config.ppo_epochs):
-            for mb_index, index in enumerate(minibatches[epoch]):
-                total = float(mask[torch.as_tensor(index)].sum())
-                sums = dict.fromkeys(stats, 0.0)
-                # A minibatch too large for one pass is split into chunks; their loss terms are sums divided by the
-                # minibatch's token count, so the accumulated gradient is the minibatch's gradient.
-                for part in chunked[epoch][mb_index]:
-                    scored = first if (fused and epoch == 0) else forward(part, grad=True)
-                    idx = torch.as_tensor(part, device=self.device)
-                    terms = ppo_loss(
-                        scored.logprobs,
-                        scored.values,
-                        old_logprobs[idx],
-                        old_values[idx],
-                        advantages[idx],
-                        returns[idx],
-                        mask[idx],
-                        config.cliprange,
-                        config.cliprange_value,
-                        config.vf_coef,
-                        token_count=total,
-                    )
-                    share = float(mask[idx].sum()) / total
-                    skip = float(terms.mean_ratio) / share > config.ratio_threshold  # this pass's mean ratio
-                    if not skip:
-                        (terms.loss / config.gradient_accumulation_steps).backward()
-                    for key, value in (
-                        ("policy_loss", terms.policy_loss),
-                        ("value_loss", terms.value_loss),
-                        ("loss", terms.loss),
-                        ("clipfrac", terms.policy_clipfrac),
-                        ("value_clipfrac", terms.value_clipfrac),
-                        ("approx_kl", terms.approx_kl),
-                        ("policy_kl", terms.policy_kl),
-                        ("ratio", terms.mean_ratio),
-                    ):
-                        sums[key] += float(value.detach())
-                    sums["entropy"] += float((scored.entropy.detach() * mask[idx]).sum()) / total
-                    sums["skipped"] += float(skip) * share
-                learner.backward_passes += 1
-                if learner.backward_passes % config.gradient_accumulation_steps == 0:
-                    self._optimizer_step(learner)
-                for key, value in sums.items():
-                    stats[key].append(value)
-        self.model.eval()
-        learner.value_head.eval()
-        # Timing: "scoring" = reference + old log-probs/values (no grad); "update" = every pass with gradients.
-        scoring_s = (t1 - t0) + (0.0 if fused else t2 - t1)
-        update_s = (time.perf_counter() - t3) + (t2 - t1 if fused else 0.0)
-        self.timers["scoring"] += scoring_s
-        self.timers["update"] += update_s
+        # --- optimise: epochs x minibatches of the clipped loss; an optimizer step every gradient_accumulation_steps
+        #     backward passes, counted across epochs (and episodes) as Accelerate counts them
+        stats: dict[str, list[float]] = {key: [] for key in LOSS_STATS}
+        with clock("update"):
+            for minibatches in plan.passes:
+                for passes in minibatches:
+                    for key, value in self._minibatch_backward(learner, batch, passes, targets, reuse=first).items():
+                        stats[key].append(value)
+                    learner.backward_passes += 1
+                    if learner.backward_passes % config.gradient_accumulation_steps == 0:
+                        self._optimizer_step(learner)
+            self.model.eval()
+            learner.value_head.eval()
 
-        # --- algorithm: adapt the KL coefficient to the observed KL (sum over tokens, mean over samples)
+        # --- adaptive KL: the observed KL (sum over tokens, mean over samples and processes) steers beta
         mean_kl = kl.sum(dim=1).mean()
         if self.world_size > 1:
             mean_kl = self.accelerator.reduce(mean_kl, reduction="mean")
         learner.kl_controller.update(float(mean_kl), n * self.world_size)
 
-        distinct = len({(tuple(q), tuple(r[:-1])) for q, r in zip(queries, responses, strict=True)})
+        # --- metrics
         result = {f"ppo/{k}": float(np.mean(v)) for k, v in stats.items()}
         result.update(
             {
@@ -482,26 +487,136 @@ class MoralPPOTrainer:
                 "ppo/beta_next": learner.kl_controller.value,
                 "ppo/score_mean": float(scores.mean()),
                 "ppo/score_std": float(scores.std()) if n > 1 else 0.0,
-                "ppo/advantage_mean": float(advantages.mean()),
-                "ppo/return_mean": float(returns.mean()),
+                "ppo/advantage_mean": float(targets.advantages.mean()),
+                "ppo/return_mean": float(targets.returns.mean()),
                 "ppo/value_mean": float(old_values.mean()),
-                "ppo/explained_variance": _explained_variance(old_values, returns),
+                "ppo/explained_variance": _explained_variance(old_values, targets.returns),
                 "ppo/optimizer_steps": learner.optimizer_steps,
-                "ppo/distinct_contexts": distinct,
+                "ppo/distinct_contexts": batch.distinct_contexts(),
                 "ppo/samples": n,
                 "running/score_mean": learner.running.mean,
                 "running/score_std": learner.running.std,
-                "time/scoring_s": scoring_s,
-                "time/update_s": update_s,
+                "time/scoring_s": clock.seconds["scoring"],
+                "time/update_s": clock.seconds["update"],
             }
         )
         return result
 
+    # -------------------------------------------------------------------------------------------- update: passes
+    def _plan(self, batch: _Batch, episode: int, learner: Learner) -> _Plan:
+        """Shuffle the samples into minibatches (:meth:`_minibatches`), split each into passes (:meth:`_chunks`),
+        and decide whether the fused single pass (:meth:`_fused_pass`) applies: one epoch over one minibatch that
+        fits one pass."""
+        n = len(batch)
+        minibatches = self._minibatches(n, episode, learner)
+        passes = [[self._chunks(index, batch.queries, batch.responses) for index in epoch] for epoch in minibatches]
+        fused = self.config.ppo_epochs == 1 and len(passes[0]) == 1 and len(passes[0][0]) == 1
+        if fused:  # the one pass covers the samples in their own order: its rows are the old log-probs' rows
+            passes[0][0] = [list(range(n))]
+        return _Plan(passes, fused)
+
+    def _forward(self, learner: Learner, batch: _Batch, index: Sequence[int], grad: bool) -> Any:
+        """Score the samples ``index`` in one pass (:func:`score_contexts`; entropy too on gradient passes).
+
+        No-grad passes run in eval mode; gradient passes in eval mode with ``disable_dropout``, as TRL 0.9's
+        PPOTrainer (its batched forward pass calls ``model.eval()``), else in train mode (LoRA/value-head dropout on).
+        """
+        train_mode = grad and not self.config.disable_dropout
+        self.model.train(train_mode)
+        learner.value_head.train(train_mode)
+        with torch.enable_grad() if grad else torch.no_grad():
+            return score_contexts(
+                self.model,
+                [batch.queries[i] for i in index],
+                [batch.responses[i] for i in index],
+                learner.value_head,
+                self.pad_token_id,
+                dedup=self.config.dedup,
+                with_entropy=grad,
+            )
+
+    def _old_pass(self, learner: Learner, batch: _Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The old policy's ``(n, R)`` log-probs and values: no-grad passes of at most ``max_contexts_per_pass``
+        distinct contexts each (:meth:`_chunks`, bounded memory), their rows put back in sample order. Used whenever
+        the fused single pass does not apply."""
+        n, length = batch.mask.shape
+        parts = self._chunks(range(n), batch.queries, batch.responses)
+        scored = [self._forward(learner, batch, part, grad=False) for part in parts]
+        order = torch.as_tensor([i for part in parts for i in part])
+        old_logprobs = torch.empty((n, length), device=self.device)
+        old_values = torch.empty((n, length), device=self.device)
+        old_logprobs[order] = torch.cat([s.logprobs for s in scored])
+        old_values[order] = torch.cat([s.values for s in scored])
+        return old_logprobs, old_values
+
+    def _fused_pass(self, learner: Learner, batch: _Batch) -> Any:
+        """The fused single-pass shortcut, for an update that is ONE gradient pass (``ppo_epochs == 1``, one
+        minibatch, at most ``max_contexts_per_pass`` contexts: :meth:`_plan`): that pass, over the samples in their
+        own order, also gives the old log-probs and values, saving the separate no-grad pass.
+
+        Exact: before the first optimizer step the policy IS the old policy, so the ratio is exactly 1, as in the
+        paper's effective one-step-per-episode update. The pass runs in the gradient passes' mode, so without
+        ``disable_dropout`` the old values carry its dropout (the separate pass would run without).
+        """
+        return self._forward(learner, batch, range(len(batch)), grad=True)
+
+    def _minibatch_backward(
+        self, learner: Learner, batch: _Batch, passes: list[list[int]], targets: _Targets, reuse: Any = None
+    ) -> dict[str, float]:
+        """Backpropagate one minibatch's clipped PPO loss (divided by ``gradient_accumulation_steps``), pass by
+        pass; returns its :data:`LOSS_STATS`. ``reuse``: the fused pass, already run (:meth:`_fused_pass`).
+
+        Chunked passes: a minibatch of more than ``max_contexts_per_pass`` distinct contexts comes as several
+        passes (:meth:`_chunks`). Each pass's loss terms are sums divided by the MINIBATCH's token count, so the
+        passes' terms and accumulated gradients add up exactly to the minibatch's own (memory bounded, update
+        unchanged). A pass whose mean ratio exceeds ``ratio_threshold`` is skipped (no backward).
+        """
+        config, mask = self.config, batch.mask
+        if reuse is not None and len(passes) != 1:
+            raise ValueError("the fused pass is the whole update: one minibatch of one pass")
+        total = float(mask[torch.as_tensor([i for part in passes for i in part])].sum())
+        sums = dict.fromkeys(LOSS_STATS, 0.0)
+        for part in passes:
+            scored = reuse if reuse is not None else self._forward(learner, batch, part, grad=True)
+            idx = torch.as_tensor(part, device=self.device)
+            terms = ppo_loss(
+                scored.logprobs,
+                scored.values,
+                targets.old_logprobs[idx],
+                targets.old_values[idx],
+                targets.advantages[idx],
+                targets.returns[idx],
+                mask[idx],
+                config.cliprange,
+                config.cliprange_value,
+                config.vf_coef,
+                token_count=total,
+            )
+            share = float(mask[idx].sum()) / total
+            skip = float(terms.mean_ratio) / share > config.ratio_threshold  # this pass's mean ratio
+            if not skip:
+                (terms.loss / config.gradient_accumulation_steps).backward()
+            for key, value in (
+                ("policy_loss", terms.policy_loss),
+                ("value_loss", terms.value_loss),
+                ("loss", terms.loss),
+                ("clipfrac", terms.policy_clipfrac),
+                ("value_clipfrac", terms.value_clipfrac),
+                ("approx_kl", terms.approx_kl),
+                ("policy_kl", terms.policy_kl),
+                ("ratio", terms.mean_ratio),
+            ):
+                sums[key] += float(value.detach())
+            sums["entropy"] += float((scored.entropy.detach() * mask[idx]).sum()) / total
+            sums["skipped"] += float(skip) * share
+        return sums
+
     def _chunks(
         self, index: Sequence[int], queries: Sequence[Sequence[int]], responses: Sequence[Sequence[int]]
     ) -> list[list[int]]:
-        """Split sample indices into passes of at most ``max_contexts_per_pass`` distinct contexts, keeping the
-        samples of one query together (they share its forward pass)."""
+        """Split sample indices into passes of at most ``max_contexts_per_pass`` distinct contexts (bounded memory),
+        keeping the samples of one query together (they share its forward pass); a query with more contexts than
+        the limit is one pass of its own."""
         by_query: dict[tuple[int, ...], list[int]] = {}
         for i in index:
             by_query.setdefault(tuple(queries[i]), []).append(i)
@@ -521,9 +636,9 @@ class MoralPPOTrainer:
         return chunks
 
     def _minibatches(self, n: int, episode: int, learner: Learner) -> list[list[list[int]]]:
-        """Per epoch, the shuffled minibatches of sample indices (seeded by run, rank, episode and seat)."""
+        """Per epoch, the shuffled minibatches of sample indices (seeded by run, rank, episode and agent)."""
         rng = np.random.default_rng(
-            derive_seed(self.config.seed, SHUFFLE_STREAM, self.rank, episode, SEATS.index(learner.seat))
+            derive_seed(self.config.seed, SHUFFLE_STREAM, self.rank, episode, AGENTS.index(learner.agent))
         )
         size = self.config.minibatch_size
         epochs = []
@@ -563,7 +678,7 @@ class MoralPPOTrainer:
             checksum = torch.stack([p.detach().double().sum() for p in learner.params]).sum().reshape(1)
             gathered = self.accelerator.gather(checksum.to(self.device))
             if not torch.allclose(gathered, gathered[:1].expand_as(gathered), rtol=1e-6, atol=1e-9):
-                raise RuntimeError(f"adapter {learner.seat} diverged between processes: checksums {gathered.tolist()}")
+                raise RuntimeError(f"adapter {learner.agent} diverged between processes: checksums {gathered.tolist()}")
 
     # -------------------------------------------------------------------------------------------- logging
     def _open_loggers(self) -> None:
@@ -576,27 +691,29 @@ class MoralPPOTrainer:
         for logger in self._loggers:
             logger.log(metrics)
 
-    def _close_loggers(self) -> None:
+    def close_loggers(self) -> None:
+        """Flush and close the metric sinks (``train`` does so at its end; a caller driving ``train_episode``
+        itself calls this once it is done)."""
         for logger in self._loggers:
             logger.close()
         self._loggers = []
 
     # -------------------------------------------------------------------------------------------- saving
     def save_final(self) -> dict[str, Path]:
-        """Write each seat's adapter (``adapter/`` for player_0, ``adapter_player_1/``) with its value head."""
+        """Write each agent's adapter (``adapter/`` for player_0, ``adapter_player_1/``) with its value head."""
         paths = {}
         if self.is_main:
-            for seat, learner in self.learners.items():
-                name = "adapter" if seat == "player_0" else f"adapter_{seat}"
-                paths[seat] = save_adapter(self.model, seat, self.output_dir / name, learner.value_head)
+            for agent, learner in self.learners.items():
+                name = "adapter" if agent == "player_0" else f"adapter_{agent}"
+                paths[agent] = save_adapter(self.model, agent, self.output_dir / name, learner.value_head)
         self.accelerator.wait_for_everyone()
         return paths
 
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the adapter weights that a resumed run needs."""
         learners = {}
-        for seat, learner in self.learners.items():
-            learners[seat] = {
+        for agent, learner in self.learners.items():
+            learners[agent] = {
                 "optimizer": learner.optimizer.state_dict(),
                 "kl_controller": learner.kl_controller.state_dict(),
                 "running": learner.running.state_dict(),
@@ -614,7 +731,6 @@ class MoralPPOTrainer:
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
                 "torch": torch.get_rng_state(),
-                "envs": [env.unwrapped._rng.state() for env in getattr(self, "envs", [])],
             },
             "config": self.config.to_dict(),
         }
@@ -626,8 +742,8 @@ class MoralPPOTrainer:
         if self.is_main:
 
             def write(target: Path) -> None:
-                for seat, learner in self.learners.items():
-                    save_adapter(self.model, seat, target / f"adapter_{seat}", learner.value_head)
+                for agent, learner in self.learners.items():
+                    save_adapter(self.model, agent, target / f"adapter_{agent}", learner.value_head)
                 torch.save(self.state_dict(), target / STATE_FILE)
 
             write_checkpoint(directory, write, {"episode": self.episode, "config": self.config.to_dict()})
@@ -654,10 +770,10 @@ class MoralPPOTrainer:
             directory = found
         directory = Path(directory)
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
-        for seat, learner in self.learners.items():
-            load_adapter_weights(self.model, seat, directory / f"adapter_{seat}")
-            learner.value_head.load(directory / f"adapter_{seat}")
-            saved = state["learners"][seat]
+        for agent, learner in self.learners.items():
+            load_adapter_weights(self.model, agent, directory / f"adapter_{agent}")
+            learner.value_head.load(directory / f"adapter_{agent}")
+            saved = state["learners"][agent]
             learner.optimizer.load_state_dict(saved["optimizer"])
             learner.kl_controller.load_state_dict(saved["kl_controller"])
             learner.running.load_state_dict(saved["running"])
@@ -686,8 +802,8 @@ class MoralPPOTrainer:
         """The episode-boundary state, in memory (trainable tensors cloned on their device): what a checkpoint at
         this boundary would hold. Costs one copy of the adapters, value heads and optimizer moments."""
         learners = {}
-        for seat, learner in self.learners.items():
-            learners[seat] = {
+        for agent, learner in self.learners.items():
+            learners[agent] = {
                 "tensors": [p.detach().clone() for p in _trained(learner)],
                 "grads": [None if p.grad is None else p.grad.detach().clone() for p in _trained(learner)],
                 "optimizer": copy.deepcopy(learner.optimizer.state_dict()),
@@ -706,8 +822,8 @@ class MoralPPOTrainer:
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         """Undo a partly trained episode: back to the state :meth:`_snapshot` took at its start."""
-        for seat, learner in self.learners.items():
-            saved = snapshot["learners"][seat]
+        for agent, learner in self.learners.items():
+            saved = snapshot["learners"][agent]
             with torch.no_grad():
                 for p, value in zip(_trained(learner), saved["tensors"], strict=True):
                     p.copy_(value)
@@ -733,7 +849,7 @@ class MoralPPOTrainer:
         if boundary is not None:
             self._restore(boundary)
             self._boundary = None
-        self._close_loggers()
+        self.close_loggers()
         directory = None
         if self.is_main:
             # No barrier: the other processes may be anywhere (or already gone) after a Ctrl-C.
@@ -752,7 +868,7 @@ def _set_policy_rng_state(policy: Any, state: dict[str, Any] | None) -> None:
 
 
 def _trained(learner: Learner) -> list[torch.nn.Parameter]:
-    """A seat's trained parameters in a fixed order: its adapter's, then its value head's."""
+    """A agent's trained parameters in a fixed order: its adapter's, then its value head's."""
     return [*learner.params, *learner.value_head.parameters()]
 
 

@@ -10,8 +10,9 @@ One Q-table is shared by ``num_envs`` parallel games; each step applies one upda
 ``r + discount * max_a Q(s', a)``, also on the last round.
 
 Backends (``QLearningConfig.backend``): ``"vector"`` steps :class:`~moralgym.envs.vector.MatrixGameVectorEnv`,
-``"single"`` the Gymnasium single-agent env (one game), ``"numpy"`` a plain numpy loop that implements the same
-rules without an environment (the speed reference of ``benchmarks/baselines.py``, and the self-play backend).
+``"single"`` the Gymnasium single-agent env (one game), ``"numpy"`` a plain numpy loop over the envs' own outcome
+tables, without the env's bookkeeping (the speed reference of ``benchmarks/baselines.py``, and the self-play
+backend).
 ``opponent="self"`` trains two learners against each other (each with its own table, same reward).
 
 >>> result = train_q_learning(QLearningConfig(reward="utilitarian", total_steps=2_000, seed=0))
@@ -30,12 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.envs.games import MatrixGame, get_game
+from moralgym.envs.games import NO_MOVE, MatrixGame, get_game
+from moralgym.envs.openings import opening_move
 from moralgym.envs.opponents import make_opponent
-from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, RewardInputs, get_reward
+from moralgym.envs.outcomes import STATE_TO_SWAPPED_OBSERVATION, OutcomeTable, round_code, state_code
+from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, get_reward
 
 N_STATES = 9
 N_ACTIONS = 2
+#: State code seen from the other seat: ``own * 3 + other`` -> ``other * 3 + own``.
+SWAPPED_STATE = state_code(STATE_TO_SWAPPED_OBSERVATION[:, 0], STATE_TO_SWAPPED_OBSERVATION[:, 1])
 BACKENDS = ("auto", "vector", "single", "numpy")
 
 
@@ -119,11 +124,11 @@ class QLearningAgent:
         observations = np.asarray(observations, dtype=np.int64)
         return self.greedy_actions()[observations[:, 0] * 3 + observations[:, 1]]
 
-    # evaluation-agent protocol
-    def reset(self, n: int, seed: int) -> None:
+    # seat protocol (moralgym.agents.seats): greedy, so nothing to reset or seed
+    def reset(self, n: int, seed: int | None = None) -> None:
         pass
 
-    def act(self, games: Sequence[MatrixGame], observations: np.ndarray) -> np.ndarray:
+    def act(self, games: Sequence[MatrixGame], observations: np.ndarray, seat: int = 0) -> np.ndarray:
         return self.policy(observations)
 
     # opponent-strategy protocol
@@ -283,50 +288,53 @@ def _train_single(config: QLearningConfig) -> tuple[list[np.ndarray], list[dict]
 
 
 def _train_numpy(config: QLearningConfig) -> tuple[list[np.ndarray], list[dict]]:
-    """The same rules as the envs, written directly in numpy (no illegal moves: tabular agents never make them)."""
+    """Parallel games stepped with the env's own :class:`~moralgym.envs.outcomes.OutcomeTable` (the rules and
+    rewards of every moralgym env, precomputed) and opening rule, without the env's bookkeeping; no illegal moves
+    (tabular agents never make them). The self-play backend, and the speed reference of benchmarks/baselines.py."""
     game = get_game(config.game)
     reward = get_reward(config.reward, penalty=config.penalty, illegal_reward=config.illegal_reward)
+    table = OutcomeTable(game, config.penalty, config.illegal_reward)
+    rewards_of = (table.reward_table(reward, 0), table.reward_table(reward, 1))
     n, rng = config.num_envs, np.random.default_rng(config.seed)
     self_play = config.opponent == "self"
     opponent = None if self_play else make_opponent(config.opponent)
+    fixed_opening = opening_move(opponent) if config.initial_state == "random" else None
     tables = [np.zeros((N_STATES, N_ACTIONS)) for _ in range(2 if self_play else 1)]
     random_start = config.initial_state == "random"
 
-    def new_history(k: int) -> np.ndarray:
-        return rng.integers(0, 2, size=(k, 2)) if random_start else np.full((k, 2), 2)
+    def new_states(k: int) -> np.ndarray:
+        previous = rng.integers(0, 2, size=(k, 2)) if random_start else np.full((k, 2), NO_MOVE)
+        if fixed_opening is not None:  # e.g. Always Defect is shown having defected (moralgym.envs.openings)
+            previous[:, 1] = fixed_opening
+        return state_code(previous[:, 0], previous[:, 1])
 
-    previous = new_history(n)  # columns: learner's (player 0) previous move, opponent's (player 1)
+    states = new_states(n)  # the env's state code: learner's (player 0) previous move * 3 + opponent's
     memory = opponent.initial_memory(n) if opponent is not None else None
     rounds = np.zeros(n, dtype=np.int64)
     logger, step, epsilon = _Logger(config), 0, config.epsilon_start
     while step < config.total_steps:
         epsilon = config.epsilon_at(step)
-        states_0 = previous[:, 0] * 3 + previous[:, 1]
-        states_1 = previous[:, 1] * 3 + previous[:, 0]
-        actions_0 = _explore(tables[0], states_0, epsilon, rng)
+        states_1 = SWAPPED_STATE[states]
+        actions_0 = _explore(tables[0], states, epsilon, rng)
         if self_play:
             actions_1 = _explore(tables[1], states_1, epsilon, rng)
         else:
-            actions_1, memory = opponent.act_batch(previous[:, ::-1], memory, rng.random(n))
-        payoff_0 = game.payoffs[actions_0, actions_1, 0]
-        payoff_1 = game.payoffs[actions_0, actions_1, 1]
-        rewards_0 = reward(RewardInputs(actions_0, actions_1, previous[:, 1], payoff_0, payoff_1))
-        next_previous = np.stack([actions_0, actions_1], axis=1)
-        targets = rewards_0 + config.discount * tables[0][next_previous[:, 0] * 3 + next_previous[:, 1]].max(axis=1)
-        _batch_update(tables[0], states_0, actions_0, targets, config.learning_rate)
+            actions_1, memory = opponent.act_batch(STATE_TO_SWAPPED_OBSERVATION[states], memory, rng.random(n))
+        codes = round_code(actions_0, np.asarray(actions_1, dtype=np.int64), states)
+        next_states = table.next_state[codes]
+        rewards_0 = rewards_of[0][codes]
+        targets = rewards_0 + config.discount * tables[0][next_states].max(axis=1)
+        _batch_update(tables[0], states, actions_0, targets, config.learning_rate)
         if self_play:
-            rewards_1 = reward(RewardInputs(actions_1, actions_0, previous[:, 0], payoff_1, payoff_0))
-            targets_1 = rewards_1 + config.discount * tables[1][next_previous[:, 1] * 3 + next_previous[:, 0]].max(
-                axis=1
-            )
+            targets_1 = rewards_of[1][codes] + config.discount * tables[1][SWAPPED_STATE[next_states]].max(axis=1)
             _batch_update(tables[1], states_1, actions_1, targets_1, config.learning_rate)
         step += n
         logger.add(step, rewards_0, actions_0, epsilon)
         rounds += 1
         done = rounds >= config.num_rounds
-        previous = next_previous
+        states = next_states
         if done.any():
-            previous[done] = new_history(int(done.sum()))
+            states[done] = new_states(int(done.sum()))
             rounds[done] = 0
             if memory is not None and memory.shape[1]:
                 memory[done] = opponent.initial_memory(int(done.sum()))

@@ -45,11 +45,11 @@ class SB3Agent:
         model = getattr(stable_baselines3, key.upper()).load(str(path), device="cpu")
         return cls(model, name=name or f"sb3:{key}:{Path(path).stem}", deterministic=deterministic)
 
-    def reset(self, n: int, seed: int) -> None:
-        if not self.deterministic and hasattr(self.model, "set_random_seed"):
+    def reset(self, n: int, seed: int | None = None) -> None:
+        if seed is not None and not self.deterministic and hasattr(self.model, "set_random_seed"):
             self.model.set_random_seed(seed)  # sampling then replays under the evaluation seed
 
-    def act(self, games: Sequence[MatrixGame] | None, observations: np.ndarray) -> np.ndarray:
+    def act(self, games: Sequence[MatrixGame] | None, observations: np.ndarray, seat: int = 0) -> np.ndarray:
         actions, _ = self.model.predict(np.asarray(observations, dtype=np.int64), deterministic=self.deterministic)
         return np.asarray(actions, dtype=np.int64).reshape(-1)
 

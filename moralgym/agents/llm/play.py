@@ -15,54 +15,37 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
-from moralgym.agents.llm.policy import LLMPolicy, decide_jointly
+from moralgym.agents.llm.policy import LLMPolicy
+from moralgym.agents.llm.seat import LLMSeat
+from moralgym.agents.records import StepRecord, behaviour_metrics
+from moralgym.agents.runner import run_episodes
+from moralgym.agents.seats import StrategySeat
 from moralgym.envs import MatrixGameEnv, get_game, make_opponent
-from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MatrixGame
+from moralgym.envs.games import MatrixGame
+from moralgym.envs.openings import opening_options
 
-__all__ = ["PlayConfig", "PlayRecord", "PlayResult", "main", "play"]
+__all__ = ["PlayConfig", "PlayResult", "main", "play"]
 
-
-@dataclass
-class PlayRecord:
-    """One LLM decision and what the environment made of it."""
-
-    game: str
-    episode: int
-    round: int
-    seat: int
-    observation: tuple[int, int]
-    action: int
-    opponent_action: int
-    text: str
-    illegal: bool
-    game_payoff: float
-    moral_rewards: dict[str, float]
+_RATES = ("decisions", "cooperation_rate", "defection_rate", "illegal_rate", "mean_game_payoff")
 
 
 @dataclass
 class PlayResult:
     """Every decision's record and the summary rates (overall and per game)."""
 
-    records: list[PlayRecord]
+    records: list[StepRecord]
     summary: dict[str, Any]
 
 
-def _rates(records: Sequence[PlayRecord]) -> dict[str, float]:
-    actions = np.array([r.action for r in records])
-    n = max(len(actions), 1)
-    return {
-        "decisions": len(actions),
-        "cooperation_rate": float((actions == COOPERATE).sum() / n),
-        "defection_rate": float((actions == DEFECT).sum() / n),
-        "illegal_rate": float((actions == ILLEGAL).sum() / n),
-        "mean_game_payoff": float(np.mean([r.game_payoff for r in records])) if records else 0.0,
-    }
+def _rates(records: Sequence[StepRecord]) -> dict[str, float]:
+    metrics = behaviour_metrics(records)
+    return {name: metrics.get(name, 0.0) for name in _RATES}
 
 
 def play(
@@ -81,86 +64,43 @@ def play(
     Args:
         policy: the LLM in seat 0 (``player_0``).
         opponent: a strategy name or object (``make_opponent``), ``"llm"`` for the same policy in seat 1, or a second
-            :class:`LLMPolicy` (e.g. another adapter on the same base model).
+            :class:`LLMPolicy` (e.g. another adapter on the same base model: both seats then share forward passes).
         game: one game or a list of games; all of them run side by side.
         num_parallel: environments run at once (default: all episodes of all games).
 
-    Records hold ``policy``'s decisions (seat 0), and seat 1's too when the same policy plays both seats. A second
-    :class:`LLMPolicy` is asked in its own ``decide`` call (its own adapter and streams).
+    Records hold ``policy``'s decisions (seat 0), and seat 1's too when the same policy plays both seats.
     """
     games = [get_game(g) for g in ([game] if isinstance(game, (str, MatrixGame)) else game)]
     jobs = [(g, e) for e in range(num_episodes) for g in games]
     num_parallel = len(jobs) if num_parallel is None else max(1, int(num_parallel))
     if isinstance(opponent, str) and opponent.strip().lower() == "llm":
         opponent = policy
-    llm_opponent = isinstance(opponent, LLMPolicy)
-    strategy = None if llm_opponent else make_opponent(opponent)
-    opponent_rng = np.random.default_rng(seed)
-    fixed_move = getattr(strategy, "initial_move", None) if initial_state == "random" else None
-    options = {"previous_moves": {"player_1": fixed_move}} if fixed_move is not None else None  # docs/reproduction.md
-    records: list[PlayRecord] = []
+    seats: dict[str, Any] = {"player_0": LLMSeat(policy)}
+    if isinstance(opponent, LLMPolicy):
+        seats["player_1"] = seats["player_0"] if opponent is policy else LLMSeat(opponent, name="opponent")
+    else:  # one stream of opponent uniforms for the whole call
+        seats["player_1"] = StrategySeat(make_opponent(opponent), rng=np.random.default_rng(seed))
+    self_play = seats["player_1"] is seats["player_0"]
+    record = ("player_0", "player_1") if self_play else ("player_0",)
+    options = opening_options({"player_1": seats["player_1"]}, initial_state)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(jobs) * num_rounds * (2 if llm_opponent else 1), unit="decision", file=sys.stderr)
+        bar = tqdm(total=len(jobs) * num_rounds * len(record), unit="decision", file=sys.stderr)
+    records: list[StepRecord] = []
     started = time.perf_counter()
     for start in range(0, len(jobs), num_parallel):
         chunk = jobs[start : start + num_parallel]
-        envs = [MatrixGameEnv(g, num_rounds=num_rounds, initial_state=initial_state) for g, _ in chunk]
-        observations = [env.reset(seed=seed + e, options=options)[0] for env, (_, e) in zip(envs, chunk, strict=True)]
-        memory = strategy.initial_memory(len(chunk)) if strategy is not None else None
-        for _ in range(num_rounds):
-            seat0 = np.stack([obs["player_0"] for obs in observations])
-            seat1 = np.stack([obs["player_1"] for obs in observations])
-            chunk_games = [g for g, _ in chunk]
-            if llm_opponent and opponent is policy:
-                both = policy.decide(
-                    chunk_games * 2, np.concatenate([seat0, seat1]), [0] * len(chunk) + [1] * len(chunk)
-                )
-                mine, theirs = both[: len(chunk)], both[len(chunk) :]
-                opponent_actions = [d.action for d in theirs]
-            elif llm_opponent and opponent.model is policy.model:  # e.g. two adapters: shared passes
-                mine, theirs = decide_jointly(
-                    [(policy, chunk_games, seat0, [0] * len(chunk)), (opponent, chunk_games, seat1, [1] * len(chunk))]
-                )
-                opponent_actions = [d.action for d in theirs]
-            elif llm_opponent:
-                mine = policy.decide(chunk_games, seat0, [0] * len(chunk))
-                theirs = opponent.decide(chunk_games, seat1, [1] * len(chunk))
-                opponent_actions = [d.action for d in theirs]
-            else:
-                mine, theirs = policy.decide(chunk_games, seat0, [0] * len(chunk)), []
-                acts, memory = strategy.act_batch(seat1, memory, opponent_rng.random(len(chunk)))
-                opponent_actions = [int(a) for a in acts]
-            next_observations = []
-            for k, env in enumerate(envs):
-                actions = {"player_0": mine[k].action, "player_1": opponent_actions[k]}
-                obs, _, _, _, infos = env.step(actions)
-                next_observations.append(obs)
-                seats = [(0, "player_0", mine[k], seat0[k])]
-                if theirs and opponent is policy:
-                    seats.append((1, "player_1", theirs[k], seat1[k]))
-                for seat, agent, decision, seen in seats:
-                    info = infos[agent]
-                    records.append(
-                        PlayRecord(
-                            game=env.game.name,
-                            episode=chunk[k][1],
-                            round=info["round"],
-                            seat=seat,
-                            observation=(int(seen[0]), int(seen[1])),
-                            action=decision.action,
-                            opponent_action=info["other_action"],
-                            text=decision.text,
-                            illegal=info["illegal"],
-                            game_payoff=info["game_payoff"],
-                            moral_rewards=dict(info["moral_rewards"]),
-                        )
-                    )
-            observations = next_observations
-            if bar is not None:
-                bar.update(len(chunk) * (2 if llm_opponent else 1))
+        records += run_episodes(
+            [MatrixGameEnv(g, num_rounds=num_rounds, initial_state=initial_state) for g, _ in chunk],
+            seats,
+            seeds=[seed + e for _, e in chunk],
+            options=options,
+            episodes=[e for _, e in chunk],
+            record=record,
+            on_round=None if bar is None else (lambda rows: bar.update(len(rows))),
+        )
     elapsed = time.perf_counter() - started
     if bar is not None:
         bar.close()
@@ -334,7 +274,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if config.output:
         with open(config.output, "w") as handle:
             for record in result.records:
-                handle.write(json.dumps(asdict(record)) + "\n")
+                handle.write(json.dumps(record.to_dict()) + "\n")
         print(f"wrote {len(result.records)} decisions to {config.output}")
     return 0
 

@@ -77,74 +77,82 @@ def _corpus() -> Iterable[str]:
     yield " ".join(TABLE_ORDERS)
 
 
-@lru_cache(maxsize=1)
-def _backend_json() -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
-    backend.train_from_iterator(_corpus(), trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS))
-    return backend.to_str()
-
-
-def tiny_tokenizer(chat_template: bool = True) -> Any:
-    """A ``PreTrainedTokenizerFast`` with a word-level vocabulary covering every built-in prompt variant."""
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_backend_json()),
-        unk_token="<unk>",
-        pad_token="<pad>",
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-    )
-    if chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.padding_side = "left"
-    return tokenizer
-
-
-@lru_cache(maxsize=4)
-def _byte_level_json(vocab_size: int, special_tokens: tuple[str, ...] = ("<pad>", "<|im_start|>", "<|im_end|>")) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    texts = []
+def _byte_level_corpus() -> Iterable[str]:
     for tokens in ("action12", "action34"):
         builder = PromptBuilder(tokens=tokens)
         for game in PAPER_GAMES:
             for own in (0, 1):
                 for other in (0, 1):
                     for bits in ((0, 0), (1, 1)):
-                        texts.append(builder.user_text(game, [own, other], bits))
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(special_tokens),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+                        yield builder.user_text(game, [own, other], bits)
+
+
+@lru_cache(maxsize=8)
+def _tokenizer_json(level: str, special_tokens: tuple[str, ...], vocab_size: int | None = None) -> str:
+    """The one tokenizer builder: a backend trained on moralgym's prompts, as ``tokenizers`` JSON (cached).
+
+    ``level`` ``"word"``: a word-level vocabulary (whitespace split, words joined with spaces) over every built-in
+    prompt variant, ``vocab_size`` unused; ``"byte"``: a byte-level BPE of ``vocab_size`` tokens trained on the
+    paper prompts, which round-trips any text. ``special_tokens`` come first, ids 0, 1, ...
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if level == "word":
+        backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+        backend.pre_tokenizer = pre_tokenizers.Whitespace()
+        backend.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+        trainer = trainers.WordLevelTrainer(special_tokens=list(special_tokens), show_progress=False)
+        texts = _corpus()
+    elif level == "byte":
+        backend = Tokenizer(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(special_tokens),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        texts = _byte_level_corpus()
+    else:
+        raise ValueError(f"level must be 'word' or 'byte', got {level!r}")
     backend.train_from_iterator(texts, trainer=trainer)
     return backend.to_str()
 
 
-def tiny_byte_tokenizer(vocab_size: int = 512) -> Any:
-    """A byte-level BPE ``PreTrainedTokenizerFast`` that round-trips any text exactly, with a ChatML template."""
+def _fast_tokenizer(tokenizer_json: str, chat_template: str | None, **special_tokens: str) -> Any:
+    """A left-padding ``PreTrainedTokenizerFast`` over ``tokenizer_json`` with ``chat_template`` (None: none)."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_byte_level_json(vocab_size)),
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json), **special_tokens)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def tiny_tokenizer(chat_template: bool = True) -> Any:
+    """A ``PreTrainedTokenizerFast`` with a word-level vocabulary covering every built-in prompt variant."""
+    return _fast_tokenizer(
+        _tokenizer_json("word", tuple(SPECIAL_TOKENS)),
+        CHAT_TEMPLATE if chat_template else None,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+    )
+
+
+def tiny_byte_tokenizer(vocab_size: int = 512) -> Any:
+    """A byte-level BPE ``PreTrainedTokenizerFast`` that round-trips any text exactly, with a ChatML template."""
+    return _fast_tokenizer(
+        _tokenizer_json("byte", ("<pad>", "<|im_start|>", "<|im_end|>"), vocab_size),
+        CHATML_TEMPLATE,
         pad_token="<pad>",
         eos_token="<|im_end|>",
         bos_token="<|im_start|>",
     )
-    tokenizer.chat_template = CHATML_TEMPLATE
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 def tiny_causal_lm(
@@ -197,18 +205,13 @@ def tiny_model_and_tokenizer(seed: int = 0, **model_kwargs: Any) -> tuple[Any, A
 def tiny_gemma2_tokenizer(vocab_size: int = 512) -> Any:
     """:func:`tiny_byte_tokenizer`'s byte-level BPE with Gemma's special tokens (``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2,
     ``<start_of_turn>``, ``<end_of_turn>``) and Gemma-2's chat template, which rejects a system message."""
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_byte_level_json(vocab_size, tuple(GEMMA_SPECIAL_TOKENS))),
+    return _fast_tokenizer(
+        _tokenizer_json("byte", tuple(GEMMA_SPECIAL_TOKENS), vocab_size),
+        GEMMA_CHAT_TEMPLATE,
         pad_token="<pad>",
         eos_token="<eos>",
         bos_token="<bos>",
     )
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 def tiny_gemma2(

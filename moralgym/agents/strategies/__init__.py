@@ -36,6 +36,7 @@ from moralgym.agents.strategies.titfortat import (
     nowak_sigmund_generosity,
 )
 from moralgym.envs.opponents import OpponentStrategy, make_opponent, register_opponent
+from moralgym.registry import Registry
 
 __all__ = [
     "DEFAULT_GENEROSITY",
@@ -58,25 +59,25 @@ __all__ = [
     "nowak_sigmund_generosity",
 ]
 
-#: Every built-in strategy class by registry name.
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (
-        AlwaysCooperate,
-        AlwaysDefect,
-        Random,
-        TitForTat,
-        SuspiciousTitForTat,
-        TitForTwoTats,
-        GenerousTitForTat,
-        GrimTrigger,
-        WinStayLoseShift,
-        Alternator,
-        MemoryOne,
-    )
-}
+#: Every built-in strategy class by registry name, with the class's ``aliases`` (a
+#: :class:`~moralgym.registry.Registry`, so ``STRATEGIES["pavlov"]`` is :class:`WinStayLoseShift`). User strategies
+#: registered with :func:`~moralgym.envs.opponents.register_opponent` are opponents but not listed here.
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "strategies", builder="get_strategy")
 
-for _cls in STRATEGIES.values():
+for _cls in (
+    AlwaysCooperate,
+    AlwaysDefect,
+    Random,
+    TitForTat,
+    SuspiciousTitForTat,
+    TitForTwoTats,
+    GenerousTitForTat,
+    GrimTrigger,
+    WinStayLoseShift,
+    Alternator,
+    MemoryOne,
+):
+    STRATEGIES.register(_cls.name, _cls, _cls.aliases)
     register_opponent(_cls.name, _cls, _cls.aliases)
 
 

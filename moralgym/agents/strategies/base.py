@@ -1,6 +1,6 @@
 """The base class every fixed strategy derives from: vectorised play over many games, plus a one-game convenience API.
 
-A strategy sees, in each game, the observation ``[own_previous, other_previous]`` from its own seat (0 = cooperate,
+A strategy sees, in each game, the observation ``[own_previous, opponent_previous]`` from its own seat (0 = cooperate,
 1 = defect, 2 = no move yet) and may keep a small per-game integer ``memory`` of what it saw before. Its whole
 behaviour is one pure function, :meth:`Strategy.act_batch`, applied to ``n`` games at once with numpy (no Python
 loop over games). The single-game methods :meth:`Strategy.reset` and :meth:`Strategy.act` call ``act_batch`` with
@@ -73,7 +73,7 @@ class Strategy:
         """Choose one action per game.
 
         Args:
-            observations: ``(n, 2)`` ints ``[own_previous, other_previous]`` in {0 (C), 1 (D), 2 (no move yet)}.
+            observations: ``(n, 2)`` ints ``[own_previous, opponent_previous]`` in {0 (C), 1 (D), 2 (no move yet)}.
             memory: ``(n, memory_width)`` int64, as returned by :meth:`initial_memory` or the previous call.
                 It is not modified.
             uniforms: ``(n,)`` floats in [0, 1); a stochastic strategy cooperates iff ``u < p_cooperate``.
@@ -105,7 +105,7 @@ class Strategy:
         self._rng = np.random.default_rng(seed)
 
     def act(self, observation: Sequence[int] | np.ndarray, uniform: float | None = None) -> int:
-        """One round of one game: the action (0 = C, 1 = D) for ``observation = [own_previous, other_previous]``.
+        """One round of one game: the action (0 = C, 1 = D) for ``observation = [own_previous, opponent_previous]``.
 
         Keeps its own one-game memory between calls (call :meth:`reset` to start a new game). When ``uniform`` is
         None, one is drawn from the generator seeded by :meth:`reset` (drawn every call, stochastic or not).
@@ -131,7 +131,7 @@ class Strategy:
     def _check_batch(self, observations: np.ndarray, memory: np.ndarray, uniforms: np.ndarray) -> None:
         if observations.ndim != 2 or observations.shape[1] != 2:
             raise ValueError(
-                f"{self.name}: observations must have shape (n, 2) = [own_previous, other_previous], "
+                f"{self.name}: observations must have shape (n, 2) = [own_previous, opponent_previous], "
                 f"got shape {observations.shape}"
             )
         n = observations.shape[0]

@@ -17,7 +17,7 @@ generous_tit_for_tat       (1, q, 1, q)          1
 win_stay_lose_shift        (1, 0, 0, 1)          1
 =========================  ====================  ========
 
-Implementation: a ``3 x 3`` table indexed by the observation ``[own_previous, other_previous]`` (values 0, 1 or 2 =
+Implementation: a ``3 x 3`` table indexed by the observation ``[own_previous, opponent_previous]`` (values 0, 1 or 2 =
 no move yet) gives the probability of cooperating; the action is C iff the game's uniform is below it. The
 strategy keeps no memory: it acts on the observation alone.
 
@@ -70,7 +70,7 @@ class MemoryOne(Strategy):
         self.p_cc, self.p_cd, self.p_dc, self.p_dd, self.p_first = (
             check_probability(f"{self.name}: {key}", value) for key, value in values.items()
         )
-        # table[own_previous, other_previous]; row/column 2 is "no move yet".
+        # table[own_previous, opponent_previous]; row/column 2 is "no move yet".
         table = np.full((NO_MOVE + 1, NO_MOVE + 1), self.p_first, dtype=np.float64)
         table[:2, :2] = [[self.p_cc, self.p_cd], [self.p_dc, self.p_dd]]
         table.flags.writeable = False

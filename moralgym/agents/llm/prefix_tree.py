@@ -1,0 +1,98 @@
+"""The prefix tree of a batch of token rows, as levels of nodes to forward one pass per level.
+
+Prompts of a batch share most of their tokens (chat header, rules, a game's payoff table), so forwarding each run
+of shared tokens once, on top of the KV cache of the run before it, costs the tokens of the tree rather than the
+sum of the rows (docs/llm_speed.md). Both the sampling policy (:mod:`moralgym.agents.llm.decoding`) and the
+PPO update's scoring (:func:`moralgym.training.model.tree_forward`) build their trees here.
+
+The nodes of a level come in the order of the rows: children follow the first row that reaches them. The order
+matters only for bit-for-bit reproducibility (a batched forward's rounding may depend on where a row sits), so each
+caller keeps the order it always had: the policy passes sorted rows, the scorer its contexts as they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["TreeNode", "prefix_levels", "single_level"]
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A run of tokens, forwarded on top of the KV row of node ``parent`` of the level before (None at level 0).
+
+    ``end`` is the index of the input row that ends with this node (its next-token distribution is this node's
+    last one), or None for a run shared by several rows that goes on below it.
+    """
+
+    parent: int | None
+    tokens: tuple[int, ...]
+    end: int | None
+
+
+def prefix_levels(rows: Sequence[Sequence[int]], min_shared: int = 1) -> list[list[TreeNode]]:
+    """The prefix tree of distinct, non-empty ``rows``, level by level (level ``d`` is forwarded after ``d - 1``).
+
+    A node is a run of tokens shared by all rows below it; it ends where they differ, or where one of them ends
+    (that row's node). A shared run shorter than ``min_shared`` tokens is not worth a pass of its own and is
+    repeated at the start of each child instead. With ``min_shared=1`` every distinct token-prefix of the rows is
+    forwarded exactly once.
+
+    Raises:
+        ValueError: a row is empty (there is no next-token distribution to compute) or repeated.
+    """
+    rows = [tuple(row) for row in rows]
+    if any(not row for row in rows):
+        raise ValueError("a prefix tree needs non-empty rows")
+    if len(set(rows)) != len(rows):
+        raise ValueError("a prefix tree needs distinct rows")
+    # In sorted order the rows below any node are a contiguous range, whose shared prefix is that of its first and
+    # last rows, and a row that ends at the node (a prefix of the others) comes first.
+    order = sorted(range(len(rows)), key=rows.__getitem__)
+    levels: list[list[TreeNode]] = []
+    # Depth-first with an explicit stack (trees can be deeper than Python's recursion limit), children in row
+    # order, so that appending each node to its level gives every level in row order. Each entry: the sorted range
+    # of rows below, the tokens they all share, the tokens carried from a run too short for a node, parent, depth.
+    stack: list[tuple[int, int, int, tuple[int, ...], int | None, int]] = [(0, len(rows), 0, (), None, 0)]
+    while rows and stack:
+        lo, hi, start, carried, parent, depth = stack.pop()
+        if depth == len(levels):
+            levels.append([])
+        first = rows[order[lo]]
+        if hi - lo == 1:
+            levels[depth].append(TreeNode(parent, carried + first[start:], order[lo]))
+            continue
+        last = rows[order[hi - 1]]
+        end, limit = start, min(len(first), len(last))
+        while end < limit and first[end] == last[end]:
+            end += 1
+        terminal = len(first) == end
+        segment = carried + first[start:end]
+        if terminal or (segment and len(segment) >= min_shared):
+            levels[depth].append(TreeNode(parent, segment, order[lo] if terminal else None))
+            parent, depth, carried = len(levels[depth]) - 1, depth + 1, ()
+        else:
+            carried = segment
+        children = _children(rows, order, lo + 1 if terminal else lo, hi, end)
+        stack.extend((i, j, end, carried, parent, depth) for i, j in reversed(children))
+    return levels
+
+
+def _children(rows: list[tuple[int, ...]], order: list[int], lo: int, hi: int, end: int) -> list[tuple[int, int]]:
+    """The sorted ranges of ``order[lo:hi]`` that share their token at ``end``, ordered by their first row."""
+    children: list[tuple[int, int, int]] = []  # (first row of the child in row order, its sorted range)
+    i = lo
+    while i < hi:
+        token, j, earliest = rows[order[i]][end], i, order[i]
+        while j < hi and rows[order[j]][end] == token:
+            earliest = min(earliest, order[j])
+            j += 1
+        children.append((earliest, i, j))
+        i = j
+    return [(i, j) for _, i, j in sorted(children)]
+
+
+def single_level(rows: Sequence[Sequence[int]]) -> list[list[TreeNode]]:
+    """Every row whole, as one level: no sharing (for rows that must not have padding between their tokens)."""
+    return [[TreeNode(None, tuple(row), index) for index, row in enumerate(rows)]]
