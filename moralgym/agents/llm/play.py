@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
@@ -166,13 +166,9 @@ class PlayError(Exception):
 
 
 def _parse(argv: Sequence[str] | None) -> PlayConfig:
-    from transformers import HfArgumentParser
+    from moralgym.cli_args import dataclass_parser
 
-    class Parser(HfArgumentParser):
-        def error(self, message: str) -> NoReturn:  # one line, no usage dump
-            self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-    parser = Parser(PlayConfig, prog="moralgym play", description=PlayConfig.__doc__, allow_abbrev=False)
+    parser = dataclass_parser(PlayConfig, prog="moralgym play", description=PlayConfig.__doc__)
     try:
         (config,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
     except ValueError as error:  # PlayConfig.__post_init__
