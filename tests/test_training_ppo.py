@@ -11,6 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("trl")
 
+from conftest import TINY_TRAINING_OVERRIDES  # noqa: E402
+
 from moralgym.agents.llm.testing import tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training.config import TrainingConfig  # noqa: E402
 from moralgym.training.model import (  # noqa: E402
@@ -35,25 +37,17 @@ def one_thread():
 
 
 def tiny_config(tmp_path, **overrides) -> TrainingConfig:
-    values = dict(
-        output_dir=str(tmp_path),
-        num_episodes=4,
-        num_envs=2,
-        num_rounds=3,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        value_head_dropout=0.0,
-        answer_prefix="action",
-        max_new_tokens=2,
-        learning_rate=1e-2,
-        ppo_epochs=2,
-        mini_batch_size=3,
-        gradient_accumulation_steps=1,
-        progress_bar=False,
-        plot=False,
-        save_every=0,
-    )
+    """The shared tiny settings (tests/conftest.py), with 4 episodes, 2 epochs and minibatches of 3."""
+    values = {
+        **TINY_TRAINING_OVERRIDES,
+        "output_dir": str(tmp_path),
+        "num_episodes": 4,
+        "max_new_tokens": 2,
+        "ppo_epochs": 2,
+        "mini_batch_size": 3,
+        "plot": False,
+        "torch_num_threads": None,
+    }
     values.update(overrides)
     return TrainingConfig(**values)
 

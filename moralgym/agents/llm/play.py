@@ -130,9 +130,11 @@ class PlayConfig:
             "help": "comma-separated games (ipd,stag_hunt,chicken,bach_or_stravinsky,defective_coordination) or 'all'"
         },
     )
-    episodes: int = field(default=10, metadata={"help": "episodes per game"})
-    rounds: int = field(default=5, metadata={"help": "rounds per episode"})
-    parallel: int | None = field(default=None, metadata={"help": "environments run at once (default: all)"})
+    num_episodes: int = field(default=10, metadata={"help": "episodes per game", "aliases": ["--episodes"]})
+    num_rounds: int = field(default=5, metadata={"help": "rounds per episode", "aliases": ["--rounds"]})
+    num_parallel: int | None = field(
+        default=None, metadata={"help": "environments run at once (default: all)", "aliases": ["--parallel"]}
+    )
     tokens: str = field(
         default="action12", metadata={"help": "action tokens: a registered name (action34) or 'cooperate,defect'"}
     )
@@ -155,10 +157,8 @@ class PlayConfig:
     output: str | None = field(default=None, metadata={"help": "write every decision as JSON lines to this file"})
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.rounds < 1:
-            raise ValueError(
-                f"episodes and rounds must be positive, got episodes={self.episodes}, rounds={self.rounds}"
-            )
+        if self.num_episodes < 1 or self.num_rounds < 1:
+            raise ValueError(f"--episodes and --rounds must be positive, got {self.num_episodes} and {self.num_rounds}")
 
 
 class PlayError(Exception):
@@ -247,9 +247,9 @@ def _main(argv: Sequence[str] | None) -> int:
         policy,
         config.opponent,
         games,
-        num_episodes=config.episodes,
-        num_parallel=config.parallel,
-        num_rounds=config.rounds,
+        num_episodes=config.num_episodes,
+        num_parallel=config.num_parallel,
+        num_rounds=config.num_rounds,
         seed=config.seed,
         progress=True,
     )
