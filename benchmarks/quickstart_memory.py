@@ -109,14 +109,23 @@ def parts(trainer: Any) -> dict[str, float]:
     policies = [learner.policy for learner in learners]
     logprob_vectors = [v for policy in policies for v in policy.cache.logprobs.values()]
     reference_floats = sum(len(row) for row in trainer.reference_cache.values())
+    reference_tokens = sum(len(query) + len(response) for query, response in trainer.reference_cache)
     return {
         "weights": tensor_bytes([*frozen, *model.buffers()]) / MIB,
         "lora_and_optimizer": tensor_bytes([*trainable, *heads, *grads, *optimizer_state]) / MIB,
         "prefix_cache_logprobs": tensor_bytes(logprob_vectors) / MIB,
         "prefix_cache_logprob_entries": len(logprob_vectors),
         "prefix_cache_kv": sum(policy.cache.kv_bytes for policy in policies) / MIB,
-        "reference_logprob_cache": reference_floats * 8 / MIB,  # Python floats in lists: 8 bytes each, at least
+        # Python objects: ~8 bytes per float in a list, ~36 per token id in the key tuples (a pointer and an int).
+        "reference_logprob_cache": (reference_floats * 8 + reference_tokens * 36) / MIB,
     }
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it (the JSON names no machine's directories)."""
+    repository = Path(__file__).resolve().parents[1]
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(repository)) if resolved.is_relative_to(repository) else path
 
 
 def main() -> None:
@@ -179,7 +188,7 @@ def main() -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     training_s = sum(p["seconds"] for p in sampler.phases if p["phase"].startswith(("rollout", "update")))
     result = {
-        "command": "python benchmarks/quickstart_memory.py " + " ".join(["--config", args.config, *overrides]),
+        "command": " ".join(["python benchmarks/quickstart_memory.py --config", _shown(args.config), *overrides]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "peak_rss_mib": round(peak_mib, 1),
         "training_seconds": round(training_s, 1),
