@@ -411,16 +411,7 @@ def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptA
     if args.tournament and not is_llm:
         entrants: dict[str, Any] = {name: name for name in args.tournament_agents if name != agent.name}
         entrants[agent.name] = agent
-        tournament_result = tournament(
-            entrants,
-            games=config.games,
-            num_episodes=config.num_episodes,
-            num_rounds=config.num_rounds,
-            seed=config.seed,
-            penalty=config.penalty,
-            illegal_reward=config.illegal_reward,
-            initial_state=config.initial_state,
-        )
+        tournament_result = tournament(entrants, config)
         write_csv(out / "tournament.csv", tournament_result.table)
         write_jsonl(out / "tournament.jsonl", tournament_result.table)
     metrics_path = args.training_metrics

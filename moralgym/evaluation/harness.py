@@ -278,6 +278,12 @@ def _protocol_record(agent: Any, variant: str, config: EvaluationConfig) -> dict
     }
 
 
+def match_settings(config: EvaluationConfig) -> dict[str, Any]:
+    """The :func:`play_match` keyword arguments ``config`` sets (episodes, rounds, seed, rewards, initial state)."""
+    names = ("num_episodes", "num_rounds", "seed", "penalty", "illegal_reward", "initial_state")
+    return {name: getattr(config, name) for name in names}
+
+
 def evaluate(
     agent: Any,
     config: EvaluationConfig | None = None,
@@ -313,12 +319,7 @@ def evaluate(
                     agent,
                     opponent,
                     game,
-                    num_episodes=config.num_episodes,
-                    num_rounds=config.num_rounds,
-                    seed=config.seed,
-                    penalty=config.penalty,
-                    illegal_reward=config.illegal_reward,
-                    initial_state=config.initial_state,
+                    **match_settings(config),
                     references=references,
                     context={"run": run, "variant": variant},
                     fresh_states=protocol.fresh_states,
@@ -359,23 +360,17 @@ class TournamentResult:
 
 
 def tournament(
-    agents: Sequence[Any] | dict[str, Any],
-    *,
-    games: Sequence[str] = tuple(game.name for game in PAPER_GAMES),
-    num_episodes: int = 10,
-    num_rounds: int = 5,
-    seed: int = EVALUATION_SEED,
-    penalty: float = DEFAULT_PENALTY,
-    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
-    initial_state: str = "random",
+    agents: Sequence[Any] | dict[str, Any], config: EvaluationConfig | None = None, **overrides: Any
 ) -> TournamentResult:
     """Round robin: every agent plays every agent (itself included, as an independent copy) in the row seat, on
-    every game. Returns the tidy decisions and a table with one row per (agent, opponent, game).
+    every game of ``config`` (keyword ``overrides`` replace its fields; its opponents and variants are not used).
+    Returns the tidy decisions and a table with one row per (agent, opponent, game).
 
     >>> result = tournament(["tit_for_tat", "always_defect"], games=("ipd",), num_episodes=2, num_rounds=3)
     >>> len(result.table), result.matrix().shape
     (4, (2, 2))
     """
+    config = EvaluationConfig(**{**(asdict(config) if config else {}), **overrides})
     if isinstance(agents, dict):
         built = []
         for name, agent in agents.items():
@@ -391,18 +386,9 @@ def tournament(
     for row_agent in built:
         for col_agent in built:
             opponent = spawn(col_agent)
-            for game in games:
+            for game in config.games:
                 decisions += play_match(
-                    row_agent,
-                    opponent,
-                    game,
-                    num_episodes=num_episodes,
-                    num_rounds=num_rounds,
-                    seed=seed,
-                    penalty=penalty,
-                    illegal_reward=illegal_reward,
-                    initial_state=initial_state,
-                    context={"run": "tournament"},
+                    row_agent, opponent, game, **match_settings(config), context={"run": "tournament"}
                 )
     table = summarise(decisions, group_keys=("agent", "opponent", "game"))
     return TournamentResult(names, decisions, table)
