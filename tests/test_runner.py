@@ -82,6 +82,8 @@ def test_record_selects_agents_and_a_missing_seat_is_an_error():
         run_episodes(envs(1), {"player_0": Fixed(0)}, seeds=[0])
     with pytest.raises(ValueError, match="2 seeds for 1 envs"):
         run_episodes(envs(1), seats, seeds=[0, 1])
+    with pytest.raises(ValueError, match="observation_type='multi_discrete'"):
+        run_episodes(envs(1, observation_type="one_hot"), seats, seeds=[0])
 
 
 def test_shadows_are_scored_on_copies_and_never_move_the_game():

@@ -126,6 +126,12 @@ def play_round(
     episodes = list(range(len(envs))) if episodes is None else list(episodes)
     recorded = agents if record is None else [agent for agent in agents if agent in record]
     obs = {agent: np.stack([np.asarray(o[agent]) for o in observations]).astype(np.int64) for agent in agents}
+    shape = next(iter(obs.values())).shape
+    if len(shape) != 2 or shape[1] != 2:
+        raise ValueError(
+            f"seats read [own_previous, opponent_previous] observations, got shape {shape[1:]} per env; "
+            "build the envs with observation_type='multi_discrete' (the default)"
+        )
     steps = ask_seats({agent: seats[agent] for agent in agents}, games, obs, seat_index)
     joint = [{agent: int(steps[agent].actions[i]) for agent in agents} for i in range(len(envs))]
 
