@@ -27,7 +27,7 @@ import numpy as np
 from moralgym.agents.records import StepRecord
 from moralgym.agents.runner import run_episodes
 from moralgym.agents.seats import StrategySeat
-from moralgym.envs.games import ILLEGAL, PAPER_GAMES, MatrixGame, get_game
+from moralgym.envs.games import PAPER_GAMES, MatrixGame, get_game
 from moralgym.envs.matrix_game import AGENTS, MatrixGameEnv
 from moralgym.envs.openings import opening_options
 from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY
@@ -203,7 +203,7 @@ def decision_rows(
             "action_type": str(types[i]),
             "outcome": str(joint[i]),
             "cooperated": record.action == 0,
-            "illegal": record.action == ILLEGAL,
+            "illegal": record.illegal,
             "game_payoff": record.game_payoff,
             "opponent_payoff": record.opponent_payoff,
             **{f"reward_{name}": float(rewards[name]) for name in REWARD_NAMES},
