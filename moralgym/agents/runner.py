@@ -27,7 +27,13 @@ import numpy as np
 from moralgym.agents.records import StepRecord
 from moralgym.agents.seats import SeatStep, as_seat_step
 
-__all__ = ["ask_seats", "play_round", "run_episodes"]
+__all__ = ["ask_seats", "derive_seed", "play_round", "run_episodes"]
+
+
+def derive_seed(seed: int, *parts: int) -> int:
+    """An independent 32-bit seed for ``(seed, *parts)`` (numpy ``SeedSequence`` hashing): how callers give every
+    env, seat and stream of a run its own seed from one run seed."""
+    return int(np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1, dtype=np.uint32)[0])
 
 
 def ask_seats(

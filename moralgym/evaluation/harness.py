@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from moralgym.agents.records import StepRecord
-from moralgym.agents.runner import run_episodes
+from moralgym.agents.runner import derive_seed, run_episodes
 from moralgym.agents.seats import StrategySeat
 from moralgym.envs.games import PAPER_GAMES, MatrixGame, get_game
 from moralgym.envs.matrix_game import AGENTS, MatrixGameEnv
@@ -108,10 +108,6 @@ class EvaluationResult:
         return paths
 
 
-def _seed_for(seed: int, *parts: int) -> int:
-    return int(np.random.SeedSequence([int(seed), *parts]).generate_state(1, dtype=np.uint32)[0])
-
-
 def play_match(
     row_agent: Any,
     col_agent: Any,
@@ -153,10 +149,10 @@ def play_match(
     records = run_episodes(
         envs,
         seats,
-        seeds=[_seed_for(seed, stream, i) for i in range(num_parallel)],
+        seeds=[derive_seed(seed, stream, i) for i in range(num_parallel)],
         # Every seat's randomness comes from the evaluation seed alone: the same for every agent, game and variant;
         # a reference shares the row seat's seed, so it sees the same token orders and sampling uniforms.
-        seat_seeds={AGENTS[0]: _seed_for(seed, 1), AGENTS[1]: _seed_for(seed, 2)},
+        seat_seeds={AGENTS[0]: derive_seed(seed, 1), AGENTS[1]: derive_seed(seed, 2)},
         options=opening_options({AGENTS[1]: col_agent}, initial_state),
         episodes=np.arange(num_parallel) // num_rounds if fresh_states else range(num_episodes),
         record=AGENTS if record_column else AGENTS[:1],

@@ -21,11 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from moralgym.agents.llm.seat import LLMSeat
 from moralgym.agents.records import StepRecord, behaviour_metrics
-from moralgym.agents.runner import run_episodes
+from moralgym.agents.runner import derive_seed, run_episodes
 from moralgym.agents.seats import StrategySeat
 from moralgym.envs import MatrixGameEnv, MoralRewardWrapper
 from moralgym.envs.matrix_game import AGENTS
@@ -34,11 +32,6 @@ from moralgym.envs.rewards import DEFAULT_PARTNER_ILLEGAL
 
 # Stream tags for derive_seed: one independent stream per purpose.
 ENV_STREAM, OPPONENT_STREAM, POLICY_STREAM, TORCH_STREAM, SHUFFLE_STREAM = 1, 2, 3, 4, 5
-
-
-def derive_seed(seed: int, *parts: int) -> int:
-    """An independent 32-bit seed for ``(seed, *parts)`` (numpy ``SeedSequence`` hashing)."""
-    return int(np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1, dtype=np.uint32)[0])
 
 
 @dataclass
