@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quickstart_memory.json"))
     args, overrides = parser.parse_known_args()
 
+    from moralgym.training.memory import return_freed_memory
+
+    return_freed_memory()  # as `moralgym train` does (moralgym.training.cli.run)
     sampler = PeakSampler()
     from moralgym.agents.llm.loading import load_causal_lm
     from moralgym.training import ppo

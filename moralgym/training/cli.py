@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from moralgym.training.config import TRAINING_ARGUMENT_GROUPS, TrainingConfig
+from moralgym.training.memory import return_freed_memory
 
 USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
@@ -285,6 +286,7 @@ def run(
     ``resume_from``.
     """
     started = time.perf_counter()
+    return_freed_memory()  # before the model loads: every large block allocated from here on is returnable
     output_dir = Path(config.output_dir)
     if not checked:
         resume_from = preflight(config, model)

@@ -249,6 +249,27 @@ class PPOArguments:
     dedup: bool = field(
         default=True, metadata=_help("One forward/backward per distinct (query, response) context (same gradient).")
     )
+    tree_attention: bool = field(
+        default=True,
+        metadata=_help(
+            "Forward a pass's distinct contexts as one row of distinct tokens under an ancestor mask (no copy of "
+            "the shared prefixes' KV cache per context); false: one batched pass per prefix-tree level."
+        ),
+    )
+    bf16: bool = field(
+        default=False,
+        metadata=_help(
+            "Run the update's passes (reference, old policy, gradient) under bfloat16 autocast: about 2x faster on "
+            "CPUs with AMX or avx512_bf16, and half the activations; sampling stays in the weights' dtype."
+        ),
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata=_help(
+            "Recompute each decoder layer in the backward pass instead of keeping its activations (one extra "
+            "forward; same gradient). Applies to tree-attention passes."
+        ),
+    )
 
 
 @dataclass
@@ -302,6 +323,7 @@ RESULT_NEUTRAL_FIELDS = frozenset(
         "plot",
         "progress_bar",
         "torch_num_threads",
+        "gradient_checkpointing",
         "save_every",
         "stop_after_episodes",
         "resume",

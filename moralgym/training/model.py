@@ -9,13 +9,20 @@
   distinct ``(query, response[:t])`` prefixes (KV cache carried from step to step). Per-sample tensors are gathered
   from the distinct rows, so autograd sums each row's gradient over its samples: the loss and gradient are those of
   the per-sample computation, at the cost of the distinct rows only.
+* The distinct contexts are forwarded either as tree attention (:func:`flat_tree_forward`: one row of the tree's
+  distinct tokens under an ancestor mask, the default) or level by level (:func:`tree_forward`: each level a batch
+  on top of its parents' KV cache, copied into every child's row). Both are exact; the flat row keeps no per-child
+  copy of the parents' cache, so a gradient pass holds the activations of the distinct tokens only, and with
+  :func:`checkpointed_layers` only each decoder layer's input (docs/benchmarks.md, "Memory of the quick start").
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,17 @@ import torch
 from torch import nn
 
 from moralgym.agents.llm.engine import attention_window, cache_argument, left_pad
-from moralgym.agents.llm.prefix_tree import prefix_levels, single_level
+from moralgym.agents.llm.prefix_tree import flat_tree, prefix_levels, single_level
 
 VALUE_HEAD_FILE = "value_head.safetensors"
+
+#: Most distinct tokens one tree-attention row may hold: its mask is ``T x T`` and its attention ``O(T^2)``, so a
+#: pass with more (contexts that share little) is forwarded level by level instead. The quick start's passes hold
+#: about 1,050 tokens.
+MAX_FLAT_TOKENS = 4096
+
+#: Attention implementations that take a custom 4D mask as it is (flash-attention kernels take only padding masks).
+_MASKED_ATTENTION = ("sdpa", "eager")
 
 
 class ValueHead(nn.Module):
@@ -235,6 +250,112 @@ def tree_forward(
     return logits, hidden, forwarded
 
 
+def tree_attention_applies(model: Any, contexts: Sequence[Sequence[int]]) -> bool:
+    """Whether :func:`flat_tree_forward` can score ``contexts`` exactly and cheaply: the model's attention takes a
+    custom mask, no context reaches a sliding window (the ancestor mask stands in for the causal mask and would not
+    slide), and the tree has at most :data:`MAX_FLAT_TOKENS` distinct tokens (checked by the caller)."""
+    implementation = getattr(getattr(model, "config", None), "_attn_implementation", None) or "eager"
+    if implementation not in _MASKED_ATTENTION:
+        return False
+    window = attention_window(model)
+    return window is None or max(len(context) for context in contexts) < window
+
+
+def flat_tree_forward(
+    model: Any, contexts: Sequence[Sequence[int]], with_hidden: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None, int] | None:
+    """:func:`tree_forward`'s result by tree attention: ONE row holding each distinct token-prefix of ``contexts``
+    once (:func:`~moralgym.agents.llm.prefix_tree.flat_tree`), each token attending to exactly its own context's
+    earlier tokens (the ancestor mask) at its own position. The same keys at the same positions as forwarding each
+    context alone, so the result is exact; unlike the level layout no parent's KV is copied per child and no cache
+    is kept, which is what lets :func:`checkpointed_layers` work. None when there are more than
+    :data:`MAX_FLAT_TOKENS` distinct tokens (the caller then forwards level by level)."""
+    tree = flat_tree(contexts)
+    if len(tree.tokens) > MAX_FLAT_TOKENS:
+        return None
+    device = next(model.parameters()).device
+    allowed = torch.from_numpy(tree.ancestor_mask()).to(device)
+    if getattr(model.config, "_attn_implementation", None) == "sdpa":
+        mask = allowed[None, None]  # SDPA takes a boolean mask in any compute dtype (bf16 autocast included)
+    else:  # eager attention adds the mask to its scores
+        dtype = model.get_input_embeddings().weight.dtype
+        dtype = dtype if dtype.is_floating_point else torch.float32
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+        mask = mask[None, None]
+    ends = torch.tensor(tree.ends, dtype=torch.long, device=device)
+    keep, row_of_end = torch.unique(ends, return_inverse=True)  # logits only where a context ends
+    out = model(
+        input_ids=torch.tensor([tree.tokens], dtype=torch.long, device=device),
+        attention_mask=mask,
+        position_ids=torch.tensor([tree.positions], dtype=torch.long, device=device),
+        use_cache=False,
+        output_hidden_states=with_hidden,
+        logits_to_keep=keep,
+    )
+    logits = out.logits[0, row_of_end]
+    hidden = out.hidden_states[-1][0, ends] if with_hidden else None
+    return logits, hidden, len(tree.tokens)
+
+
+@contextlib.contextmanager
+def checkpointed_layers(model: Any) -> Iterator[None]:
+    """Activation checkpointing of every decoder layer for the passes run inside the block, whatever the model's
+    train/eval mode: each layer keeps only its input and is recomputed during the backward pass (one extra forward,
+    exact: the recompute repeats the same operations, dropout masks included).
+
+    Why not ``model.gradient_checkpointing_enable()``: transformers checkpoints a layer only while that layer is in
+    training mode, and the update's gradient passes run in eval mode (``disable_dropout``). Here only each layer's
+    own ``training`` flag is set for the block, not its submodules', so dropout stays as the caller left it. The
+    level layout needs the KV cache between passes, which checkpointing turns off: use it with tree attention.
+    """
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [module for module in model.modules() if isinstance(module, GradientCheckpointingLayer)]
+    saved = [
+        (layer.gradient_checkpointing, layer.training, layer.__dict__.get("_gradient_checkpointing_func"))
+        for layer in layers
+    ]
+    for layer in layers:
+        layer.gradient_checkpointing, layer.training = True, True
+        layer._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
+    try:
+        yield
+    finally:
+        for layer, (enabled, training, function) in zip(layers, saved, strict=True):
+            layer.gradient_checkpointing, layer.training = enabled, training
+            if function is None:
+                layer.__dict__.pop("_gradient_checkpointing_func", None)
+            else:
+                layer._gradient_checkpointing_func = function
+
+
+def forward_contexts(
+    model: Any,
+    contexts: Sequence[Sequence[int]],
+    pad_token_id: int = 0,
+    with_hidden: bool = False,
+    tree_attention: bool = True,
+    gradient_checkpointing: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Next-token logits (and last hidden states) after each of the distinct ``contexts``: by tree attention where
+    it applies (:func:`tree_attention_applies`, :func:`flat_tree_forward`), else level by level (:func:`tree_forward`).
+
+    ``gradient_checkpointing`` (:func:`checkpointed_layers`) applies to tree-attention passes only: the level layout
+    carries a KV cache from pass to pass, which a recomputed layer cannot write.
+    """
+    if tree_attention and tree_attention_applies(model, contexts):
+        with (
+            checkpointed_layers(model)
+            if gradient_checkpointing and torch.is_grad_enabled()
+            else contextlib.nullcontext()
+        ):
+            flat = flat_tree_forward(model, contexts, with_hidden)
+        if flat is not None:
+            return flat
+    return tree_forward(model, contexts, pad_token_id, with_hidden)
+
+
 def score_contexts(
     model: Any,
     queries: Sequence[Sequence[int]],
@@ -243,14 +364,16 @@ def score_contexts(
     pad_token_id: int = 0,
     dedup: bool = True,
     with_entropy: bool = False,
+    tree_attention: bool = True,
+    gradient_checkpointing: bool = False,
 ) -> ScoredBatch:
     """Log-probs (and values, entropies) of ``responses[i]`` after ``queries[i]`` under ``model`` as it is now
     (active adapter, train/eval mode and grad mode are up to the caller).
 
     Every response must have the same length ``R``. With ``dedup`` the distinct contexts ``query + response[:t]``
-    are forwarded once each, shared prefixes once (:func:`tree_forward`), and per-sample tensors are gathered from
-    them. Without it every sample's full sequence is forwarded on its own row: the plain computation the dedup path
-    is tested against.
+    are forwarded once each, shared prefixes once (:func:`forward_contexts`: ``tree_attention`` and
+    ``gradient_checkpointing`` choose how), and per-sample tensors are gathered from them. Without it every sample's
+    full sequence is forwarded on its own row: the plain computation the dedup path is tested against.
     """
     from trl.trainer.utils import entropy_from_logits, selective_log_softmax
 
@@ -268,7 +391,9 @@ def score_contexts(
             [[index.setdefault((*queries[i], *responses[i][:t]), len(index)) for t in range(length)] for i in range(n)],
             dtype=torch.long,
         )
-        logits_c, hidden_c, forwarded = tree_forward(model, list(index), pad_token_id, with_hidden)
+        logits_c, hidden_c, forwarded = forward_contexts(
+            model, list(index), pad_token_id, with_hidden, tree_attention, gradient_checkpointing
+        )
         rows = rows.to(logits_c.device)
         # Normalise once per context, then gather per sample: autograd sums each context's gradient over the
         # samples that use it, exactly as if every sample had its own row.

@@ -402,13 +402,14 @@ class MoralPPOTrainer:
             self.model.eval()
             queries = [list(q) for q, _ in missing]
             responses = [list(r) for _, r in missing]
-            with torch.no_grad(), use_adapter(self.model, None):
+            with torch.no_grad(), use_adapter(self.model, None), self._autocast():
                 for part in self._chunks(range(len(missing)), queries, responses):  # bounded memory
                     scored = score_contexts(
                         self.model,
                         [queries[i] for i in part],
                         [responses[i] for i in part],
                         pad_token_id=self.pad_token_id,
+                        tree_attention=self.config.tree_attention,
                     )
                     for i, row in zip(part, scored.logprobs.cpu().tolist(), strict=True):
                         self.reference_cache[missing[i]] = row
@@ -524,7 +525,7 @@ class MoralPPOTrainer:
         train_mode = grad and not self.config.disable_dropout
         self.model.train(train_mode)
         learner.value_head.train(train_mode)
-        with torch.enable_grad() if grad else torch.no_grad():
+        with torch.enable_grad() if grad else torch.no_grad(), self._autocast():
             return score_contexts(
                 self.model,
                 [batch.queries[i] for i in index],
@@ -533,7 +534,15 @@ class MoralPPOTrainer:
                 self.pad_token_id,
                 dedup=self.config.dedup,
                 with_entropy=grad,
+                tree_attention=self.config.tree_attention,
+                gradient_checkpointing=grad and self.config.gradient_checkpointing,
             )
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast for the update's passes when ``bf16`` (a no-op context otherwise). Every pass the loss
+        compares (reference, old policy, gradient) runs in the same precision, so the KL penalty and the ratio see
+        no precision gap; log-softmax and the loss stay in float32 (:func:`score_contexts` upcasts the logits)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
     def _old_pass(self, learner: Learner, batch: _Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The old policy's ``(n, R)`` log-probs and values: no-grad passes of at most ``max_contexts_per_pass``

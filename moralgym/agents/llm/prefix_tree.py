@@ -8,6 +8,10 @@ PPO update's scoring (:func:`moralgym.training.model.tree_forward`) build their 
 The nodes of a level come in the order of the rows: children follow the first row that reaches them. The order
 matters only for bit-for-bit reproducibility (a batched forward's rounding may depend on where a row sits), so each
 caller keeps the order it always had: the policy passes sorted rows, the scorer its contexts as they come.
+
+:func:`flat_tree` lays the same tree out as ONE row of distinct tokens with an ancestor mask (tree attention): the
+PPO update's gradient pass forwards it without copying any parent's KV cache into its children's rows, which is
+what the level layout's memory is made of (docs/benchmarks.md, "Memory of the quick start").
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["TreeNode", "prefix_levels", "single_level"]
+import numpy as np
+
+__all__ = ["FlatTree", "TreeNode", "flat_tree", "prefix_levels", "single_level"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +102,52 @@ def _children(rows: list[tuple[int, ...]], order: list[int], lo: int, hi: int, e
 def single_level(rows: Sequence[Sequence[int]]) -> list[list[TreeNode]]:
     """Every row whole, as one level: no sharing (for rows that must not have padding between their tokens)."""
     return [[TreeNode(None, tuple(row), index) for index, row in enumerate(rows)]]
+
+
+@dataclass(frozen=True)
+class FlatTree:
+    """The distinct token-prefixes of some rows as one sequence: token ``i`` is ``tokens[i]``, at position
+    ``positions[i]`` (its depth in the tree), under the token ``parents[i]`` (-1 at the root). A parent always comes
+    before its children, and ``ends[r]`` is the index of row ``r``'s last token."""
+
+    tokens: tuple[int, ...]
+    parents: tuple[int, ...]
+    positions: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def ancestor_mask(self) -> np.ndarray:
+        """``(T, T)`` bool: ``mask[i, j]`` iff token ``j`` is token ``i`` or one of its ancestors, i.e. exactly the
+        tokens that precede ``i`` in its own row. Attention under this mask gives every token the same keys, at the
+        same positions, as forwarding its row alone."""
+        size = len(self.tokens)
+        parents = np.asarray(self.parents, dtype=np.int64)
+        mask = np.eye(size, dtype=bool)
+        # Parents come first, so each row of the mask is its parent's row plus itself: one pass in order.
+        for i in np.flatnonzero(parents >= 0):
+            mask[i] |= mask[parents[i]]
+        return mask
+
+
+def flat_tree(rows: Sequence[Sequence[int]]) -> FlatTree:
+    """The prefix tree of non-empty ``rows`` (repeats allowed), one node per distinct token-prefix, in the order the
+    rows first reach them."""
+    children: list[dict[int, int]] = [{}]  # children[node + 1]: token -> node; entry 0 is the root's
+    tokens: list[int] = []
+    parents: list[int] = []
+    positions: list[int] = []
+    ends: list[int] = []
+    for row in rows:
+        if not len(row):
+            raise ValueError("a prefix tree needs non-empty rows")
+        node = -1
+        for token in row:
+            below = children[node + 1]
+            if token not in below:
+                below[token] = len(tokens)
+                tokens.append(int(token))
+                parents.append(node)
+                positions.append(positions[node] + 1 if node >= 0 else 0)
+                children.append({})
+            node = below[token]
+        ends.append(node)
+    return FlatTree(tuple(tokens), tuple(parents), tuple(positions), tuple(ends))

@@ -1,0 +1,40 @@
+"""Give freed tensor memory back to the operating system, so that a run's resident memory follows what it uses.
+
+PyTorch's CPU tensors come from the C allocator. glibc's ``malloc`` serves a large block with ``mmap`` (returned to
+the system on ``free``) only above a threshold that it *raises* each time such a block is freed, up to 32 MiB; after
+the first update's activations are freed, later ones of the same sizes come from the heap, which glibc keeps. A
+training process then holds the freed activations of every update on top of the live ones: in the quick start,
+2.3 GiB of a 3.9 GiB peak (docs/benchmarks.md, "Memory of the quick start"). Fixing the threshold
+(``mallopt(M_MMAP_THRESHOLD, ...)``, which also stops its adjustment) keeps every block above it returnable.
+
+Only glibc has ``mallopt``; elsewhere (macOS, musl) nothing changes. A ``MALLOC_MMAP_THRESHOLD_`` set in the
+environment is the user's choice and is left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ["DEFAULT_MMAP_THRESHOLD", "return_freed_memory"]
+
+#: Blocks from 1 MiB up are mapped on their own. Smaller blocks (most of the decoder's per-step tensors) stay on
+#: the heap, where mapping each would cost a system call and fresh pages per allocation.
+DEFAULT_MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # from glibc's <malloc.h>
+
+
+def return_freed_memory(threshold: int = DEFAULT_MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold at ``threshold`` bytes for this process; returns whether it was set (False on a
+    C library without ``mallopt``, or when ``MALLOC_MMAP_THRESHOLD_`` is set in the environment)."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold)))
