@@ -1,5 +1,8 @@
 """Matrix-game environments: PettingZoo parallel/AEC envs, Gymnasium single-agent and vector envs, moral rewards.
 
+The N-player games (public goods, volunteering, thresholds) and their envs and rewards are in
+:mod:`moralgym.envs.n_player`.
+
 Imports numpy, gymnasium and pettingzoo only (never torch).
 """
 
@@ -23,10 +26,14 @@ from moralgym.envs.rewards import (
     DeontologicalReward,
     GameDeontologicalReward,
     GameReward,
+    InequityAversionReward,
     MoralReward,
     RewardInputs,
     RewardSchedule,
     UtilitarianReward,
+    VirtueEqualityReward,
+    VirtueKindnessReward,
+    VirtueMixedReward,
     get_reward,
     list_rewards,
     reward_components,
@@ -44,6 +51,7 @@ __all__ = [
     "DeontologicalReward",
     "GameDeontologicalReward",
     "GameReward",
+    "InequityAversionReward",
     "MatrixGame",
     "MatrixGameEnv",
     "MoralReward",
@@ -53,6 +61,9 @@ __all__ = [
     "RewardInputs",
     "RewardSchedule",
     "UtilitarianReward",
+    "VirtueEqualityReward",
+    "VirtueKindnessReward",
+    "VirtueMixedReward",
     "get_game",
     "get_reward",
     "list_games",

@@ -53,9 +53,32 @@ class CounterRNG:
             bits = splitmix64(self.keys + self.counters * _GOLDEN)
         return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
 
-    def bits(self, count: int) -> np.ndarray:
-        """``count`` uniforms per stream, shape ``(n, count)`` (stream-major, advancing each stream ``count`` times)."""
-        return np.stack([self.uniform() for _ in range(count)], axis=-1)
+    def bits(self, count: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """``count`` uniforms per stream, shape ``(n, count)``: what ``count`` calls of :meth:`uniform` return, in
+        one array operation (advancing each stream ``count`` times, or only the streams where ``mask``)."""
+        return (self._draws(count, mask) >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+    def below_half(self, count: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """``bits(count, mask) < 0.5`` (the random "previous moves" of round one), from the top bit of each draw:
+        the same values and stream advance as :meth:`bits`, without the conversion to floats."""
+        # u = (z >> 11) * 2**-53 < 0.5 exactly when (z >> 11) < 2**52, i.e. when the top bit of z is 0.
+        return self._draws(count, mask) < np.uint64(2**63)
+
+    def skip(self, count: int, mask: np.ndarray | None = None) -> None:
+        """Advance every stream (or those where ``mask``) past ``count`` draws without computing them."""
+        step = np.uint64(count)
+        self.counters += step if mask is None else step * np.asarray(mask, dtype=np.uint64)
+
+    def _draws(self, count: int, mask: np.ndarray | None) -> np.ndarray:
+        """The raw 64-bit draws behind :meth:`bits`, shape ``(n, count)``; advances the streams."""
+        steps = np.arange(1, count + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            counters = self.counters[:, None] + steps
+            if mask is None:
+                self.counters += np.uint64(count)
+            else:
+                self.counters += np.uint64(count) * np.asarray(mask, dtype=np.uint64)
+            return splitmix64(self.keys[:, None] + counters * _GOLDEN)
 
     def state(self) -> tuple[np.ndarray, np.ndarray]:
         return self.keys.copy(), self.counters.copy()

@@ -51,11 +51,12 @@ before ``reset`` or after the episode ended raises ``moralgym.envs.ResetNeeded``
 ``rewards[agent]`` is the Game reward (own payoff, or ``illegal_reward`` after an illegal move). Moral rewards are
 given per agent by :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; ``infos[agent]`` always carries what they
 need and all four components: ``round``, ``action``, ``opponent_action``, ``opponent_previous``, ``illegal``,
-``game_payoff``, ``opponent_payoff``, ``partner_illegal`` (the env's rule) and ``moral_rewards`` (``game``,
-``deontological``, ``utilitarian``, ``game_deontological``). ``reset`` returns the same keys (learners such as
-Tianshou stack infos, and a missing key becomes NaN): ``round`` 0, ``action`` / ``opponent_action`` the round-one
-previous moves the observations show (2 = none), ``opponent_previous`` 2, ``illegal`` false, payoffs and
-``moral_rewards`` 0.
+``game_payoff``, ``opponent_payoff``, ``cumulative_payoff`` / ``opponent_cumulative_payoff`` (each seat's game
+payoffs summed over the episode, this round included: the equality virtue reads them), ``partner_illegal`` (the
+env's rule) and ``moral_rewards`` (``game``, ``deontological``, ``utilitarian``, ``game_deontological``). ``reset``
+returns the same keys (learners such as Tianshou stack infos, and a missing key becomes NaN): ``round`` 0,
+``action`` / ``opponent_action`` the round-one previous moves the observations show (2 = none),
+``opponent_previous`` 2, ``illegal`` false, payoffs and ``moral_rewards`` 0.
 
 ## Illegal moves
 
@@ -186,6 +187,21 @@ def agent_action(action: Any, agent: str, where: str) -> int:
     )
 
 
+def fixed_previous_moves(options: dict | None, agents: list[str]) -> dict[str, int]:
+    """``options["previous_moves"]``: ``{agent: 0 or 1}``, round-one "previous moves" to show instead of drawn ones
+    (e.g. a seat played by Always Defect, whose paper prompt says it defected; docs/reproduction.md); the N-player
+    env reads the same option."""
+    fixed = (options or {}).get("previous_moves") or {}
+    if not isinstance(fixed, dict):
+        raise ValueError(f"options['previous_moves'] must be a dict {{agent: 0 or 1}}, got {fixed!r}")
+    for agent, move in fixed.items():
+        if agent not in agents:
+            raise ValueError(f"options['previous_moves'] names unknown agent {agent!r}; agents: {agents}")
+        if isinstance(move, bool) or move not in (COOPERATE, DEFECT):
+            raise ValueError(f"options['previous_moves'][{agent!r}] must be 0 (C) or 1 (D), got {move!r}")
+    return fixed
+
+
 class MatrixGameEnv(ParallelEnv):
     """A two-player iterated matrix game as a PettingZoo ``ParallelEnv``; see the module docstring."""
 
@@ -230,6 +246,7 @@ class MatrixGameEnv(ParallelEnv):
         self._rng: CounterRNG | None = None
         self._previous = np.full(2, NO_MOVE, dtype=np.int64)
         self._start = self._previous.copy()
+        self._cumulative = np.zeros(2)
         self._round = 0
         self._history: list[tuple[int, int]] = []
         self._needs_reset = True
@@ -278,6 +295,7 @@ class MatrixGameEnv(ParallelEnv):
             self._previous[self.possible_agents.index(agent)] = move
         self.agents = list(self.possible_agents)
         self._round = 0
+        self._cumulative = np.zeros(2)
         self._history = []
         self._start = self._previous.copy()
         self._needs_reset = False
@@ -295,25 +313,15 @@ class MatrixGameEnv(ParallelEnv):
                 "illegal": False,
                 "game_payoff": 0.0,
                 "opponent_payoff": 0.0,
+                "cumulative_payoff": 0.0,
+                "opponent_cumulative_payoff": 0.0,
                 "partner_illegal": self.partner_illegal,
                 "moral_rewards": dict.fromkeys(self._table.components_0, 0.0),
             }
         return infos
 
     def _fixed_previous_moves(self, options: dict | None) -> dict[str, int]:
-        """``options["previous_moves"]``: ``{agent: 0 or 1}``, round-one "previous moves" to show instead of drawn
-        ones (e.g. a seat played by Always Defect, whose paper prompt says it defected; docs/reproduction.md)."""
-        fixed = (options or {}).get("previous_moves") or {}
-        if not isinstance(fixed, dict):
-            raise ValueError(f"options['previous_moves'] must be a dict {{agent: 0 or 1}}, got {fixed!r}")
-        for agent, move in fixed.items():
-            if agent not in self.possible_agents:
-                raise ValueError(
-                    f"options['previous_moves'] names unknown agent {agent!r}; agents: {self.possible_agents}"
-                )
-            if isinstance(move, bool) or move not in (COOPERATE, DEFECT):
-                raise ValueError(f"options['previous_moves'][{agent!r}] must be 0 (C) or 1 (D), got {move!r}")
-        return fixed
+        return fixed_previous_moves(options, self.possible_agents)
 
     def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
@@ -326,6 +334,7 @@ class MatrixGameEnv(ParallelEnv):
         table = self._table
         code = int(round_code(joint[0], joint[1], state_code(self._previous[0], self._previous[1])))
         payoffs = (float(table.payoff_0[code]), float(table.payoff_1[code]))
+        self._cumulative = self._cumulative + payoffs
         components = (table.components_0, table.components_1)
         rewards: dict[str, float] = {}
         infos: dict[str, dict] = {}
@@ -341,6 +350,8 @@ class MatrixGameEnv(ParallelEnv):
                 "illegal": bool(joint[me] == ILLEGAL),
                 "game_payoff": payoffs[me],
                 "opponent_payoff": payoffs[other],
+                "cumulative_payoff": float(self._cumulative[me]),
+                "opponent_cumulative_payoff": float(self._cumulative[other]),
                 "partner_illegal": self.partner_illegal,
                 "moral_rewards": moral_rewards,
             }

@@ -1,7 +1,8 @@
 """``render_mode="rgb_array"``: a tiny image of the episode so far, as a ``(height, width, 3)`` uint8 array.
 
-Two rows of square cells (top: player 0 / the learner, bottom: player 1 / the opponent); the first column is the
-round-one "previous moves", then one column per round (the last :data:`MAX_COLUMNS` rounds when there are more).
+One row of square cells per seat (top: player 0 / the learner, then player 1 / the opponent, and so on in an
+N-player game); the first column is the round-one "previous moves", then one column per round (the last
+:data:`MAX_COLUMNS` rounds when there are more).
 Green = cooperate, red = defect, dark grey = illegal answer, light grey = no move yet, white = not played yet.
 """
 
@@ -29,14 +30,15 @@ _COLOURS = np.array(
 _INDEX = {ILLEGAL: 0, COOPERATE: 1, DEFECT: 2, NO_MOVE: 4}
 
 
-def render_rgb(start: Sequence[int], history: Sequence[tuple[int, int]], num_rounds: int) -> np.ndarray:
-    """The image of an episode that started from previous moves ``start`` and played ``history`` so far."""
+def render_rgb(start: Sequence[int], history: Sequence[Sequence[int]], num_rounds: int) -> np.ndarray:
+    """The image of an episode that started from previous moves ``start`` (one per seat) and played ``history``
+    (one joint move per round) so far."""
     columns = min(num_rounds, MAX_COLUMNS - 1)
     shown = list(history)[-columns:] if len(history) > columns else list(history)
-    grid = np.full((2, 1 + columns), _NOT_PLAYED, dtype=np.int64)
-    grid[:, 0] = [_INDEX[int(start[0])], _INDEX[int(start[1])]]
-    for column, (move_0, move_1) in enumerate(shown, start=1):
-        grid[:, column] = [_INDEX[int(move_0)], _INDEX[int(move_1)]]
+    grid = np.full((len(start), 1 + columns), _NOT_PLAYED, dtype=np.int64)
+    grid[:, 0] = [_INDEX[int(move)] for move in start]
+    for column, joint in enumerate(shown, start=1):
+        grid[:, column] = [_INDEX[int(move)] for move in joint]
     cell = np.full((CELL, CELL), False)
     cell[2:-2, 2:-2] = True  # painted pixels of a cell; the border stays white
     image = np.where(

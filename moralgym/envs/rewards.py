@@ -4,14 +4,27 @@ Every reward is a pure, vectorised function of one round seen from one player: i
 the partner's *previous* move (what the player saw before choosing) and both game payoffs. Inputs may be numpy
 arrays (thousands of games at once) or scalars.
 
-=========================  =================================================================  ==========
-name (aliases)             reward for a legal move                                            illegal
-=========================  =================================================================  ==========
-``game`` (selfish)         own payoff                                                         ``-6``
-``deontological`` (de)     ``-xi`` if own move is D and the partner's previous move was C     ``-6``
-``utilitarian`` (ut)       own payoff + partner's payoff                                      ``-6``
-``game_deontological``     own payoff, minus ``xi`` if D after the partner's C                ``-6``
-=========================  =================================================================  ==========
+==========================  ==================================================================  =======
+name (aliases)              reward for a legal move                                             illegal
+==========================  ==================================================================  =======
+``game`` (selfish)          own payoff                                                          ``-6``
+``deontological`` (de)      ``-xi`` if own move is D and the partner's previous move was C      ``-6``
+``utilitarian`` (ut)        own payoff + partner's payoff                                       ``-6``
+``game_deontological``      own payoff, minus ``xi`` if D after the partner's C                 ``-6``
+``inequity_aversion`` (ia)  ``u_i - alpha max(u_j - u_i, 0) - beta max(u_i - u_j, 0)``          ``-6``
+``virtue_kindness``         ``bonus`` (5) if own move is C, else 0                              ``-6``
+``virtue_equality``         ``1 - |U_i - U_j| / (U_i + U_j)``, ``U`` the episode's payoff sums  ``-6``
+``virtue_mixed``            ``w`` equality + ``(1 - w)`` [own move is C]                        ``-6``
+==========================  ==================================================================  =======
+
+The last four are the social preferences of Fehr and Schmidt (inequity aversion, ``alpha`` = 5, ``beta`` = 0.05, as
+Hughes et al. 2018 used them) and the virtues of Tennant, Hailes and Musolesi (IJCAI 2023); their formulas live in
+:mod:`moralgym.envs.social_preferences` (for N players too, :mod:`moralgym.envs.n_player.rewards`). They are not in
+the four ``moral_rewards`` components of the two-player envs' infos. Equality and mixed read the episode's
+cumulative payoffs (:attr:`RewardInputs.own_cumulative_payoff`), which ``MatrixGameEnv`` reports in its infos, so
+they work through :class:`~moralgym.envs.wrappers.MoralRewardWrapper`; the two-player Gymnasium and vector envs
+score one round from a table and cannot give them (use the N-player envs with ``num_players=2`` there, which replay
+the two-player games exactly).
 
 Names and aliases live in the :data:`REWARDS` registry (case, spaces and dashes do not matter); each formula is
 written once, in its class, and everything else (``get_reward``, the schedules' phases, :func:`reward_components`
@@ -38,6 +51,16 @@ import numpy as np
 
 from moralgym.envs._validation import check_finite, check_keywords
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
+from moralgym.envs.social_preferences import (
+    DEFAULT_EQUALITY_WEIGHT,
+    DEFAULT_INEQUITY_ALPHA,
+    DEFAULT_INEQUITY_BETA,
+    DEFAULT_KINDNESS_BONUS,
+    inequity_aversion,
+    virtue_equality,
+    virtue_kindness,
+    virtue_mixed,
+)
 from moralgym.registry import Registry
 
 DEFAULT_PENALTY = 3.0
@@ -68,6 +91,9 @@ class RewardInputs:
         opponent_payoff: the partner's game payoff this round.
         partner_illegal: how the round's env pays a legal player whose partner's move was illegal, one of
             :data:`PARTNER_ILLEGAL_RULES` (the env sets it; the payoffs above are the same under both rules).
+        own_cumulative_payoff: the player's payoffs summed over the episode so far, this round included, or
+            ``None`` where unknown (only the equality and mixed virtues read it).
+        opponent_cumulative_payoff: the same for the partner.
     """
 
     own_action: Any
@@ -76,6 +102,8 @@ class RewardInputs:
     own_payoff: Any
     opponent_payoff: Any
     partner_illegal: str = DEFAULT_PARTNER_ILLEGAL
+    own_cumulative_payoff: Any = None
+    opponent_cumulative_payoff: Any = None
 
     def __post_init__(self) -> None:
         check_partner_illegal(self.partner_illegal)
@@ -87,6 +115,27 @@ class RewardInputs:
     @property
     def opponent_illegal(self) -> np.ndarray:
         return np.asarray(self.opponent_action) == ILLEGAL
+
+    @property
+    def payoffs(self) -> np.ndarray:
+        """``(..., 2)``: the player's payoff, then the partner's (the layout of the social-preference formulas)."""
+        own, other = (np.asarray(p, dtype=np.float64) for p in (self.own_payoff, self.opponent_payoff))
+        return np.stack(np.broadcast_arrays(own, other), axis=-1)
+
+    @property
+    def cumulative_payoffs(self) -> np.ndarray:
+        """``(..., 2)``: both players' payoffs summed over the episode so far; ``ValueError`` if not given."""
+        if self.own_cumulative_payoff is None or self.opponent_cumulative_payoff is None:
+            raise ValueError(
+                "this reward needs the episode's cumulative payoffs (RewardInputs.own_cumulative_payoff and "
+                "opponent_cumulative_payoff): MatrixGameEnv reports them in its infos for MoralRewardWrapper; the "
+                "two-player Gymnasium and vector envs score one round from a table, so use the N-player envs with "
+                "num_players=2 there"
+            )
+        own, other = (
+            np.asarray(p, dtype=np.float64) for p in (self.own_cumulative_payoff, self.opponent_cumulative_payoff)
+        )
+        return np.stack(np.broadcast_arrays(own, other), axis=-1)
 
     @property
     def defected_after_cooperation(self) -> np.ndarray:
@@ -170,6 +219,68 @@ class GameDeontologicalReward(DeontologicalReward):
         return np.asarray(inputs.own_payoff, dtype=np.float64) + super().legal_reward(inputs)
 
 
+class InequityAversionReward(MoralReward):
+    """Fehr-Schmidt inequity aversion: own payoff minus ``alpha`` times the partner's lead and ``beta`` times its
+    own lead (:func:`~moralgym.envs.social_preferences.inequity_aversion`)."""
+
+    name = "inequity_aversion"
+
+    def __init__(
+        self,
+        alpha: float = DEFAULT_INEQUITY_ALPHA,
+        beta: float = DEFAULT_INEQUITY_BETA,
+        illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    ) -> None:
+        super().__init__(illegal_reward)
+        inequity_aversion([0.0, 0.0], 0, alpha, beta)  # checks alpha and beta where they are defined
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return inequity_aversion(inputs.payoffs, 0, self.alpha, self.beta)
+
+
+class VirtueKindnessReward(MoralReward):
+    """Tennant et al.'s kindness: ``bonus`` for cooperating
+    (:func:`~moralgym.envs.social_preferences.virtue_kindness`)."""
+
+    name = "virtue_kindness"
+
+    def __init__(self, bonus: float = DEFAULT_KINDNESS_BONUS, illegal_reward: float = DEFAULT_ILLEGAL_REWARD) -> None:
+        super().__init__(illegal_reward)
+        virtue_kindness(COOPERATE, bonus)  # checks the bonus
+        self.bonus = float(bonus)
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return virtue_kindness(inputs.own_action, self.bonus)
+
+
+class VirtueEqualityReward(MoralReward):
+    """Tennant et al.'s equality, ``1 - |U_i - U_j| / (U_i + U_j)`` over the episode's payoff sums so far
+    (:func:`~moralgym.envs.social_preferences.virtue_equality`)."""
+
+    name = "virtue_equality"
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return virtue_equality(inputs.cumulative_payoffs)
+
+
+class VirtueMixedReward(MoralReward):
+    """Tennant et al.'s mixed virtue: ``equality_weight`` times equality plus the rest times kindness scaled to
+    0 or 1 (:func:`~moralgym.envs.social_preferences.virtue_mixed`)."""
+
+    name = "virtue_mixed"
+
+    def __init__(
+        self, equality_weight: float = DEFAULT_EQUALITY_WEIGHT, illegal_reward: float = DEFAULT_ILLEGAL_REWARD
+    ) -> None:
+        super().__init__(illegal_reward)
+        virtue_mixed([0.0, 0.0], COOPERATE, equality_weight)  # checks the weight
+        self.equality_weight = float(equality_weight)
+
+    def legal_reward(self, inputs: RewardInputs) -> np.ndarray:
+        return virtue_mixed(inputs.cumulative_payoffs, inputs.own_action, self.equality_weight)
+
+
 class CallableReward(MoralReward):
     """Wraps a user function ``f(inputs: RewardInputs) -> float | ndarray``; the function owns illegal moves too."""
 
@@ -232,6 +343,38 @@ def _without_penalty(cls: type[MoralReward]) -> Callable[..., MoralReward]:
     return factory
 
 
+def _inequity_aversion(
+    alpha: float = DEFAULT_INEQUITY_ALPHA,
+    beta: float = DEFAULT_INEQUITY_BETA,
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    penalty: float | None = None,
+) -> MoralReward:
+    """InequityAversionReward with Fehr and Schmidt's ``alpha`` and ``beta`` (``penalty`` is checked, not used)."""
+    if penalty is not None:
+        check_finite("penalty", penalty)
+    return InequityAversionReward(alpha, beta, illegal_reward)
+
+
+def _virtue_kindness(
+    bonus: float = DEFAULT_KINDNESS_BONUS, illegal_reward: float = DEFAULT_ILLEGAL_REWARD, penalty: float | None = None
+) -> MoralReward:
+    """VirtueKindnessReward paying ``bonus`` for cooperating (``penalty`` is checked, not used)."""
+    if penalty is not None:
+        check_finite("penalty", penalty)
+    return VirtueKindnessReward(bonus, illegal_reward)
+
+
+def _virtue_mixed(
+    equality_weight: float = DEFAULT_EQUALITY_WEIGHT,
+    illegal_reward: float = DEFAULT_ILLEGAL_REWARD,
+    penalty: float | None = None,
+) -> MoralReward:
+    """VirtueMixedReward weighing equality by ``equality_weight`` (``penalty`` is checked, not used)."""
+    if penalty is not None:
+        check_finite("penalty", penalty)
+    return VirtueMixedReward(equality_weight, illegal_reward)
+
+
 def _game_then(moral: str, name: str) -> Callable[..., RewardSchedule]:
     # Both phases come from the registry, so a schedule's phases are the very rewards ``get_reward`` builds.
     def factory(
@@ -259,6 +402,10 @@ REWARDS.register("utilitarian", _without_penalty(UtilitarianReward), aliases=("u
 REWARDS.register(
     "game_deontological", _with_penalty(GameDeontologicalReward), aliases=("game+deontological", "game+de", "game_de")
 )
+REWARDS.register("inequity_aversion", _inequity_aversion, aliases=("ia", "fehr_schmidt"))
+REWARDS.register("virtue_kindness", _virtue_kindness, aliases=("kindness",))
+REWARDS.register("virtue_equality", _without_penalty(VirtueEqualityReward), aliases=("equality",))
+REWARDS.register("virtue_mixed", _virtue_mixed, aliases=("mixed",))
 REWARDS.register(
     "game_then_deontological",
     _game_then("deontological", "game_then_deontological"),

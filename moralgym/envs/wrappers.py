@@ -1,10 +1,12 @@
 """PettingZoo wrapper that gives each agent its own moral reward.
 
 The wrapped env's ``infos`` already hold everything a reward needs (own and partner's action, the partner's
-previous move, both payoffs); the wrapper replaces ``rewards[agent]`` with that agent's reward and keeps the game
-payoffs in ``infos`` (plus ``infos[agent]["reward_name"]``, at ``reset`` too, so reset and step infos have the same
-keys: learners that stack infos, such as Tianshou, would otherwise fill the missing key with NaN). Schedules ("game, then deontological") advance with
-the number of episodes the wrapper has started, counted from ``start_episode``.
+previous move, both payoffs and their sums over the episode); the wrapper replaces ``rewards[agent]`` with that
+agent's reward and keeps the game payoffs in ``infos`` (plus ``infos[agent]["reward_name"]``, at ``reset`` too, so
+reset and step infos have the same keys: learners that stack infos, such as Tianshou, would otherwise fill the
+missing key with NaN). Schedules ("game, then deontological") advance with the number of episodes the wrapper has
+started, counted from ``start_episode``. Subclasses change what a reward name means (:meth:`resolve_reward`) and how
+a step info becomes reward inputs (:meth:`reward_inputs`): the N-player wrapper does both.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ class MoralRewardWrapper(BaseParallelWrapper):
                 raise ValueError(
                     f"no reward given for agents {sorted(missing)}; pass one for each of {env.possible_agents}"
                 )
-            self.reward_functions = {agent: get_reward(spec) for agent, spec in rewards.items()}
+            self.reward_functions = {agent: self.resolve_reward(spec) for agent, spec in rewards.items()}
         else:
-            reward = get_reward(rewards)
+            reward = self.resolve_reward(rewards)
             self.reward_functions = {agent: reward for agent in env.possible_agents}
         self.episode = int(start_episode) - 1
 
@@ -61,15 +63,25 @@ class MoralRewardWrapper(BaseParallelWrapper):
         rewards = {}
         for agent, info in infos.items():
             reward = self.reward_functions[agent].at(max(self.episode, 0))
-            inputs = RewardInputs(
-                own_action=info["action"],
-                opponent_action=info["opponent_action"],
-                opponent_previous=info["opponent_previous"],
-                own_payoff=info["game_payoff"],
-                opponent_payoff=info["opponent_payoff"],
-                # The env's rule for a partner's illegal answer (MatrixGameEnv reports it in every step info).
-                partner_illegal=info.get("partner_illegal", DEFAULT_PARTNER_ILLEGAL),
-            )
-            rewards[agent] = float(reward(inputs))
+            rewards[agent] = float(reward(self.reward_inputs(agent, info)))
             info["reward_name"] = reward.name
         return observations, rewards, terminations, truncations, infos
+
+    @staticmethod
+    def resolve_reward(spec: RewardSpec) -> MoralReward:
+        """A reward from its spec; the N-player wrapper resolves names to the N-player rewards instead."""
+        return get_reward(spec)
+
+    def reward_inputs(self, agent: str, info: dict[str, Any]) -> RewardInputs:
+        """What a reward scores, from ``agent``'s step info."""
+        return RewardInputs(
+            own_action=info["action"],
+            opponent_action=info["opponent_action"],
+            opponent_previous=info["opponent_previous"],
+            own_payoff=info["game_payoff"],
+            opponent_payoff=info["opponent_payoff"],
+            # The env's rule for a partner's illegal answer (MatrixGameEnv reports it in every step info).
+            partner_illegal=info.get("partner_illegal", DEFAULT_PARTNER_ILLEGAL),
+            own_cumulative_payoff=info.get("cumulative_payoff"),
+            opponent_cumulative_payoff=info.get("opponent_cumulative_payoff"),
+        )

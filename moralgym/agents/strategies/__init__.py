@@ -17,6 +17,14 @@ Where the strategies live: ``simple`` (always cooperate/defect, random, alternat
 TFT, generous TFT, TF2T), ``grudger`` (grim trigger), ``memoryone`` (the generic memory-one family and
 win-stay-lose-shift). Each module's docstring says where moralgym differs from Axelrod's conventions; the main
 difference is that round one may start from the paper's random fake history, which strategies treat as real.
+
+Strategies for the N-player games (public goods, volunteering, thresholds) live in ``n_player``, with their own
+registry (:data:`N_PLAYER_STRATEGIES`, :func:`get_n_player_strategy`, :func:`list_n_player_strategies`); importing
+this package registers them with :func:`moralgym.envs.n_player.opponents.register_n_player_opponent`.
+
+>>> from moralgym.agents.strategies import get_n_player_strategy
+>>> get_n_player_strategy("conditional_cooperator", threshold=2)
+ConditionalCooperator(threshold=2)
 """
 
 from __future__ import annotations
@@ -26,6 +34,18 @@ from typing import Any
 from moralgym.agents.strategies.base import Strategy, check_probability
 from moralgym.agents.strategies.grudger import GrimTrigger
 from moralgym.agents.strategies.memoryone import MemoryOne, WinStayLoseShift
+from moralgym.agents.strategies.n_player import (
+    N_PLAYER_STRATEGIES,
+    ConditionalCooperator,
+    NPlayerAlwaysCooperate,
+    NPlayerAlwaysDefect,
+    NPlayerGrimTrigger,
+    NPlayerRandom,
+    NPlayerStrategyBase,
+    NPlayerWinStayLoseShift,
+    get_n_player_strategy,
+    list_n_player_strategies,
+)
 from moralgym.agents.strategies.simple import Alternator, AlwaysCooperate, AlwaysDefect, Random
 from moralgym.agents.strategies.titfortat import (
     DEFAULT_GENEROSITY,
@@ -35,18 +55,27 @@ from moralgym.agents.strategies.titfortat import (
     TitForTwoTats,
     nowak_sigmund_generosity,
 )
+from moralgym.envs.n_player.opponents import register_n_player_opponent
 from moralgym.envs.opponents import OpponentStrategy, make_opponent, register_opponent
 from moralgym.registry import Registry
 
 __all__ = [
     "DEFAULT_GENEROSITY",
+    "N_PLAYER_STRATEGIES",
     "STRATEGIES",
     "Alternator",
     "AlwaysCooperate",
     "AlwaysDefect",
+    "ConditionalCooperator",
     "GenerousTitForTat",
     "GrimTrigger",
     "MemoryOne",
+    "NPlayerAlwaysCooperate",
+    "NPlayerAlwaysDefect",
+    "NPlayerGrimTrigger",
+    "NPlayerRandom",
+    "NPlayerStrategyBase",
+    "NPlayerWinStayLoseShift",
     "Random",
     "Strategy",
     "SuspiciousTitForTat",
@@ -54,7 +83,9 @@ __all__ = [
     "TitForTwoTats",
     "WinStayLoseShift",
     "check_probability",
+    "get_n_player_strategy",
     "get_strategy",
+    "list_n_player_strategies",
     "list_strategies",
     "nowak_sigmund_generosity",
 ]
@@ -79,6 +110,10 @@ for _cls in (
 ):
     STRATEGIES.register(_cls.name, _cls, _cls.aliases)
     register_opponent(_cls.name, _cls, _cls.aliases)
+
+# The N-player envs resolve co-player names through their own registry (moralgym.envs.n_player.opponents).
+for _name, _n_player_cls in N_PLAYER_STRATEGIES.items():
+    register_n_player_opponent(_name, _n_player_cls, _n_player_cls.aliases)
 
 
 def get_strategy(strategy: str | OpponentStrategy, **kwargs: Any) -> OpponentStrategy:
