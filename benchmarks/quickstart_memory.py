@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quickstart_memory.json"))
     args, overrides = parser.parse_known_args()
 
-    from moralgym.training.memory import return_freed_memory
+    from moralgym.training.memory import return_freed_memory, trim_heap
 
     return_freed_memory()  # as `moralgym train` does (moralgym.training.cli.run)
     sampler = PeakSampler()
@@ -183,6 +183,7 @@ def main() -> None:
             )
         trainer.close_loggers()
         evaluation_phase = None
+        trim_heap()  # as `moralgym train` does before its evaluation
         if config.evaluate:
             with sampler.phase("evaluation"):
                 evaluation = evaluate_before_after(trainer.model, trainer.tokenizer, config)

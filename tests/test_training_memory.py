@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -19,7 +18,7 @@ from moralgym.agents.llm.prefix_tree import flat_tree  # noqa: E402
 from moralgym.agents.llm.testing import tiny_gemma2, tiny_gemma2_tokenizer, tiny_model_and_tokenizer  # noqa: E402
 from moralgym.training import model as model_module  # noqa: E402
 from moralgym.training.config import TrainingConfig  # noqa: E402
-from moralgym.training.memory import return_freed_memory  # noqa: E402
+from moralgym.training.memory import return_freed_memory, trim_heap  # noqa: E402
 from moralgym.training.model import (  # noqa: E402
     ValueHead,
     add_learner_adapters,
@@ -180,4 +179,4 @@ def test_return_freed_memory_sets_glibc_threshold(monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     is_glibc = platform.libc_ver()[0] == "glibc" and ctypes.util.find_library("c") is not None
     assert return_freed_memory() is is_glibc
-    assert np.isfinite(1.0)  # the process still runs normally after the change
+    assert trim_heap() in (True, False) and (is_glibc or trim_heap() is False)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from moralgym.training.config import TRAINING_ARGUMENT_GROUPS, TrainingConfig
-from moralgym.training.memory import return_freed_memory
+from moralgym.training.memory import return_freed_memory, trim_heap
 
 USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
@@ -327,6 +327,7 @@ def run(
         summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
+    trim_heap()  # the training's freed heap pages, before the evaluation allocates its own
     if is_main and summary["finished"]:
         if config.evaluate:
             from moralgym.training.evaluate import evaluate_before_after

@@ -7,8 +7,11 @@ training process then holds the freed activations of every update on top of the 
 2.3 GiB of a 3.9 GiB peak (docs/benchmarks.md, "Memory of the quick start"). Fixing the threshold
 (``mallopt(M_MMAP_THRESHOLD, ...)``, which also stops its adjustment) keeps every block above it returnable.
 
-Only glibc has ``mallopt``; elsewhere (macOS, musl) nothing changes. A ``MALLOC_MMAP_THRESHOLD_`` set in the
-environment is the user's choice and is left alone.
+Blocks under the threshold still come from the heap; :func:`trim_heap` (``malloc_trim``) hands its free pages back
+between phases (after each update, before the evaluation), where the next phase would not reuse them.
+
+Only glibc has ``mallopt`` and ``malloc_trim``; elsewhere (macOS, musl) nothing changes. A
+``MALLOC_MMAP_THRESHOLD_`` set in the environment is the user's choice and is left alone.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["DEFAULT_MMAP_THRESHOLD", "return_freed_memory"]
+__all__ = ["DEFAULT_MMAP_THRESHOLD", "return_freed_memory", "trim_heap"]
 
 #: Blocks from 1 MiB up are mapped on their own. Smaller blocks (most of the decoder's per-step tensors) stay on
 #: the heap, where mapping each would cost a system call and fresh pages per allocation.
@@ -25,16 +28,31 @@ DEFAULT_MMAP_THRESHOLD = 1 << 20
 _M_MMAP_THRESHOLD = -3  # from glibc's <malloc.h>
 
 
+def _libc_function(name: str) -> object | None:
+    """``name`` from the C library, or None where there is no such function (not glibc)."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def return_freed_memory(threshold: int = DEFAULT_MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold at ``threshold`` bytes for this process; returns whether it was set (False on a
     C library without ``mallopt``, or when ``MALLOC_MMAP_THRESHOLD_`` is set in the environment)."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+
+
+def trim_heap() -> bool:
+    """Give the heap's free pages back to the system (``malloc_trim(0)``, a few milliseconds); returns whether any
+    were (False without glibc)."""
+    malloc_trim = _libc_function("malloc_trim")
+    if malloc_trim is None:
+        return False
+    malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(malloc_trim(0))

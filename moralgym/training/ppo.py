@@ -60,6 +60,7 @@ from moralgym.training.checkpoints import (
     write_checkpoint,
 )
 from moralgym.training.config import TrainingConfig
+from moralgym.training.memory import trim_heap
 from moralgym.training.model import (
     ValueHead,
     adapter_parameters,
@@ -384,6 +385,7 @@ class MoralPPOTrainer:
             metrics.update(self._across_processes(rollout_metrics(samples, prefix)))
             metrics[f"{prefix}env/reward_name"] = samples[0].reward_name
             metrics.update({f"{prefix}{k}": v for k, v in self.update(learner, samples, episode).items()})
+        trim_heap()  # the update's freed activations below the mmap threshold (moralgym.training.memory)
         metrics["time/episode_s"] = time.perf_counter() - started
         metrics["time/generate_s"] = clock.seconds["generate"]
         self.episode += 1

@@ -40,7 +40,7 @@ class DecodeSettings:
     share_prefixes: bool = True
     min_shared_prefix: int = 16
     cache_bytes: int = 512 * 2**20
-    kv_cache_bytes: int = 2 * 2**30
+    kv_cache_bytes: int = 256 * 2**20
 
 
 @dataclass

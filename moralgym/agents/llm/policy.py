@@ -102,6 +102,8 @@ class LLMPolicy:
             than given a pass of its own.
         kv_cache_bytes: with ``prefix_cache``, memory budget for keeping the KV caches of forwarded batches, so that
             a new answer token after a cached prompt costs a one-token step instead of a full prefill (0 disables).
+            The default 256 MiB holds the batches a decision's next tokens extend; 2 GiB (the earlier default) made
+            the quick start's evaluation 0.5 GiB bigger and no faster (docs/benchmarks.md).
         prefetch_states: with ``prefix_cache``, when a game's prompt is not cached, compute every prompt that game
             and seat can show (4 previous-move states x token orders) in the same pass: they share all but a few
             dozen tokens, so the whole set costs little more than one prompt, and later rounds only hit the cache.
@@ -123,7 +125,7 @@ class LLMPolicy:
         cache_bytes: int = 512 * 2**20,
         share_prefixes: bool = True,
         min_shared_prefix: int = 16,
-        kv_cache_bytes: int = 2 * 2**30,
+        kv_cache_bytes: int = 256 * 2**20,
         prefetch_states: bool = True,
     ) -> None:
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
