@@ -10,9 +10,10 @@ decision, and the behaviour metrics read from records), the classic fixed strate
 from moralgym.agents import strategies
 from moralgym.agents.records import StepRecord, behaviour_metrics
 from moralgym.agents.runner import play_round, run_episodes
-from moralgym.agents.seats import Seat, SeatStep, StrategySeat
+from moralgym.agents.seats import NPlayerStrategySeat, Seat, SeatStep, StrategySeat
 
 __all__ = [
+    "NPlayerStrategySeat",
     "Seat",
     "SeatStep",
     "StepRecord",

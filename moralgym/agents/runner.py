@@ -12,7 +12,11 @@ observations a player sees (a reference model: the base model beside its fine-tu
 copy of the env against the same co-player moves; the answers in a seat's ``SeatStep.alternatives`` (a GRPO group)
 are scored the same way. Neither moves the game.
 
-The loop only uses the env's agents, observations and ``infos``, so N-player games fit it as they are.
+N-player games (:class:`~moralgym.envs.n_player.NPlayerGameEnv`, any ``N``) run through the same loop: the loop
+uses only the env's agents, observations and ``infos``, every seat sees ``[own_previous, others_cooperated]`` (the
+env's default ``"count"`` observation) and gets the :class:`~moralgym.envs.n_player.SchellingGame` as its game, and
+a record counts the others instead of naming an opponent (:class:`~moralgym.agents.records.StepRecord`). The kind
+of game is read from the envs' ``game``; one call plays one kind.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from moralgym.agents.records import StepRecord
 from moralgym.agents.seats import SeatStep, as_seat_step
+from moralgym.envs.n_player.games import SchellingGame
 
 __all__ = ["ask_seats", "derive_seed", "play_round", "run_episodes"]
 
@@ -63,7 +68,35 @@ def ask_seats(
 def _record(
     where: Mapping[str, Any], observation: np.ndarray, info: Mapping[str, Any], reward: float, answer: _Answer
 ) -> StepRecord:
-    """A :class:`StepRecord` from the env's ``info`` for one seat; ``where`` names the env, episode, seat, player."""
+    """A :class:`StepRecord` from the env's ``info`` for one seat; ``where`` names the env, episode, seat, player.
+
+    An N-player info (it counts ``others_cooperated``) fills the record's N-player fields; ``observation`` is what
+    the seat saw, so its second entry is the others' count as shown (``N`` when none of them had moved yet).
+    """
+    if "others_cooperated" in info:
+        payoffs = tuple(float(p) for p in info["payoffs"])
+        return StepRecord(
+            **where,
+            round=int(info["round"]),
+            own_previous=int(observation[0]),
+            opponent_previous=None,
+            action=int(info["action"]),
+            opponent_action=None,
+            illegal=bool(info["illegal"]),
+            game_payoff=float(info["game_payoff"]),
+            opponent_payoff=None,
+            moral_rewards=dict(info["moral_rewards"]),
+            reward=float(reward),
+            reward_name=info.get("reward_name"),
+            text=answer.text,
+            counterfactual=answer.counterfactual,
+            decision=answer.decision,
+            num_players=len(payoffs),
+            others_previous_cooperated=int(observation[1]),
+            others_cooperated=int(info["others_cooperated"]),
+            payoffs=payoffs,
+            total_payoff=float(info["total_payoff"]),
+        )
     return StepRecord(
         **where,
         round=int(info["round"]),
@@ -132,12 +165,7 @@ def play_round(
     episodes = list(range(len(envs))) if episodes is None else list(episodes)
     recorded = agents if record is None else [agent for agent in agents if agent in record]
     obs = {agent: np.stack([np.asarray(o[agent]) for o in observations]).astype(np.int64) for agent in agents}
-    shape = next(iter(obs.values())).shape
-    if len(shape) != 2 or shape[1] != 2:
-        raise ValueError(
-            f"seats read [own_previous, opponent_previous] observations, got shape {shape[1:]} per env; "
-            "build the envs with observation_type='multi_discrete' (the default)"
-        )
+    _check_observations(envs, games, next(iter(obs.values())).shape)
     steps = ask_seats({agent: seats[agent] for agent in agents}, games, obs, seat_index)
     joint = [{agent: int(steps[agent].actions[i]) for agent in agents} for i in range(len(envs))]
 
@@ -179,6 +207,28 @@ def play_round(
                 _record(where_i, obs[agent][i], infos[agent], rewards[agent], _answer(steps[agent], i))
             )
     return next_observations, [r for agent in recorded for r in played[agent]] + counterfactual
+
+
+def _check_observations(envs: Sequence[Any], games: Sequence[Any], shape: tuple[int, ...]) -> None:
+    """Refuse observations the seats cannot read: anything but ``[own_previous, opponent_previous]`` in a two-player
+    game, or ``[own_previous, others_cooperated]`` (``observation_type="count"``) in an N-player one (where the
+    ``"full"`` view has the same shape at ``N = 2`` but other values); and a mix of both kinds of game."""
+    n_player = [isinstance(game, SchellingGame) for game in games]
+    if any(n_player) and not all(n_player):
+        raise ValueError("play_round got two-player and N-player games together; play each kind in its own call")
+    if n_player[0]:
+        kinds = sorted({str(getattr(env.unwrapped, "observation_type", None)) for env in envs})
+        if kinds != ["count"]:
+            raise ValueError(
+                f"seats of N-player games read [own_previous, others_cooperated] observations, got observation_type "
+                f"{', '.join(kinds)}; build the envs with observation_type='count' (the default)"
+            )
+        return
+    if len(shape) != 2 or shape[1] != 2:
+        raise ValueError(
+            f"seats read [own_previous, opponent_previous] observations, got shape {shape[1:]} per env; "
+            "build the envs with observation_type='multi_discrete' (the default)"
+        )
 
 
 def _score_on_copy(

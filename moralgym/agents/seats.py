@@ -8,7 +8,9 @@ model, an LLM):
   ``None`` keeps the seat's streams running (e.g. one stream over several batches of games);
 * ``act(games, observations, seat)`` gets the ``n`` :class:`~moralgym.envs.games.MatrixGame` being played, the
   ``(n, 2)`` observations ``[own_previous, opponent_previous]`` and the seat index (0 = row player, so prompts can
-  show the payoff table from the right side), and returns a :class:`SeatStep` or just the actions array.
+  show the payoff table from the right side), and returns a :class:`SeatStep` or just the actions array. In an
+  N-player game the games are :class:`~moralgym.envs.n_player.SchellingGame` s and the observations
+  ``[own_previous, others_cooperated]`` (how many of the others cooperated last round, ``N`` = none has moved yet).
 
 Optional: ``initial_move`` (0 or 1), the move a fixed strategy is shown as having made before round one (the
 paper's Always Cooperate / Always Defect; applied by :func:`moralgym.envs.opponents.opening_options`).
@@ -23,9 +25,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from moralgym.envs.games import MatrixGame
+from moralgym.envs.n_player.games import SchellingGame
+from moralgym.envs.n_player.opponents import make_n_player_opponent
 from moralgym.envs.opponents import OpponentStrategy, make_opponent
 
-__all__ = ["Seat", "SeatStep", "StrategySeat", "as_seat_step"]
+__all__ = ["NPlayerStrategySeat", "Seat", "SeatStep", "StrategySeat", "as_seat_step"]
 
 
 @dataclass
@@ -50,7 +54,9 @@ class Seat(Protocol):
 
     def reset(self, n: int, seed: int | None = None) -> None: ...
 
-    def act(self, games: Sequence[MatrixGame], observations: np.ndarray, seat: int) -> SeatStep | np.ndarray: ...
+    def act(
+        self, games: Sequence[MatrixGame | SchellingGame], observations: np.ndarray, seat: int
+    ) -> SeatStep | np.ndarray: ...
 
 
 def as_seat_step(result: SeatStep | np.ndarray, n: int, name: str) -> SeatStep:
@@ -73,6 +79,9 @@ class StrategySeat:
     same moves for every player it meets under the same seed.
     """
 
+    #: Builds the strategy from a name or passes an object through (the two-player registry here).
+    make_strategy = staticmethod(make_opponent)
+
     def __init__(
         self,
         strategy: str | OpponentStrategy,
@@ -80,7 +89,7 @@ class StrategySeat:
         rng: np.random.Generator | None = None,
         **kwargs: Any,
     ) -> None:
-        self.strategy = make_opponent(strategy, **kwargs)
+        self.strategy = self.make_strategy(strategy, **kwargs)
         self.name = name or getattr(self.strategy, "name", type(self.strategy).__name__)
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.memory = self.strategy.initial_memory(0)
@@ -101,3 +110,37 @@ class StrategySeat:
 
     def __repr__(self) -> str:
         return f"StrategySeat({self.strategy!r})"
+
+
+class NPlayerStrategySeat(StrategySeat):
+    """A fixed N-player strategy (:class:`~moralgym.envs.n_player.opponents.NPlayerStrategy`, a name of the N-player
+    registry such as ``"conditional_cooperator"``, or an object) in a seat of an N-player game.
+
+    A sibling of :class:`StrategySeat`, not a mode of it, because the names overlap: ``"tit_for_tat"`` is the
+    two-player strategy there and the conditional cooperator here (:mod:`moralgym.agents.strategies.n_player`
+    says why), so which registry a name is looked up in is the seat's type. Same streams as
+    :class:`StrategySeat`: one uniform per game per round. The strategy reads the game's Schelling diagram, so
+    games of different diagrams in one call are decided in one ``act_batch`` call per diagram.
+    """
+
+    make_strategy = staticmethod(make_n_player_opponent)
+
+    def act(self, games: Sequence[SchellingGame], observations: np.ndarray, seat: int = 0) -> SeatStep:
+        uniforms = self.rng.random(len(observations))
+        observations = np.asarray(observations, dtype=np.int64)
+        first = games[0]
+        if all(game is first for game in games):  # the usual case: one game object for every env
+            actions, self.memory = self.strategy.act_batch(observations, self.memory, uniforms, first)
+            return SeatStep(np.asarray(actions, dtype=np.int64))
+        actions = np.empty(len(observations), dtype=np.int64)
+        memory = np.array(self.memory, copy=True)
+        for game in dict.fromkeys(games):  # SchellingGames are equal (and hash alike) when their diagrams are
+            rows = np.array([g == game for g in games])
+            actions[rows], memory[rows] = self.strategy.act_batch(
+                observations[rows], memory[rows], uniforms[rows], game
+            )
+        self.memory = memory
+        return SeatStep(actions)
+
+    def __repr__(self) -> str:
+        return f"NPlayerStrategySeat({self.strategy!r})"

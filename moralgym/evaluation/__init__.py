@@ -9,7 +9,7 @@ round-robin tournaments, figures and reports.
 Imports numpy only; matplotlib (reports), SB3 and torch (LLM agents) load when used.
 """
 
-from moralgym.agents.seats import Seat, SeatStep, StrategySeat
+from moralgym.agents.seats import NPlayerStrategySeat, Seat, SeatStep, StrategySeat
 from moralgym.evaluation.agents import as_agent, make_agent
 from moralgym.evaluation.harness import (
     EVALUATION_SEED,
@@ -18,6 +18,7 @@ from moralgym.evaluation.harness import (
     TournamentResult,
     evaluate,
     play_match,
+    resolve_game,
     summarise,
     tournament,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "OUTCOMES",
     "EvaluationConfig",
     "EvaluationResult",
+    "NPlayerStrategySeat",
     "Seat",
     "SeatStep",
     "StrategySeat",
@@ -38,6 +40,7 @@ __all__ = [
     "make_agent",
     "mean_ci",
     "play_match",
+    "resolve_game",
     "summarise",
     "tournament",
 ]

@@ -115,8 +115,9 @@ class LLMPromptArguments:
 #: How ``moralgym evaluate`` spells and explains EvaluationConfig's fields. A field missing here is an option all the
 #: same (``--<field>``, its default EvaluationConfig's): :func:`protocol_arguments` reads the fields themselves.
 PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
-    "games": _help("games to play"),
-    "opponents": _help("opponent strategies ('all' = every one)"),
+    "games": _help("games to play: two-player (ipd, ...) and/or N-player (public_goods, volunteers_dilemma, ...)"),
+    "num_players": _help("players of the N-player games (default 4); the two-player games always have 2"),
+    "opponents": _help("opponent strategies, in N-player games every co-player's ('all' = every one)"),
     "variants": _help(
         "prompt variants for LLM agents (default: the run's evaluation prompt, else action34; 'all' = every variant)"
     ),
@@ -207,6 +208,28 @@ def main_evaluate(argv: list[str] | None = None) -> int:
         return _fail("evaluate", error)
 
 
+def _strategy_registries(games: Sequence[Any]) -> list[Any]:
+    """The strategy registries an opponent name must be in: the two-player one, the N-player one, or both when
+    games of both kinds are played."""
+    from moralgym.envs.n_player.games import SchellingGame
+    from moralgym.envs.n_player.opponents import N_PLAYER_OPPONENTS
+    from moralgym.envs.opponents import OPPONENTS
+
+    kinds = {isinstance(game, SchellingGame) for game in games}
+    return [registry for n_player, registry in ((False, OPPONENTS), (True, N_PLAYER_OPPONENTS)) if n_player in kinds]
+
+
+def _strategies_for(games: Sequence[Any]) -> list[str]:
+    """The strategy names that can sit in every one of ``games`` (``--opponents all``)."""
+    from moralgym.agents.strategies import list_strategies
+    from moralgym.agents.strategies.n_player import list_n_player_strategies
+    from moralgym.envs.opponents import OPPONENTS
+
+    registries = _strategy_registries(games)
+    names = list_strategies() if any(r is OPPONENTS for r in registries) else list_n_player_strategies()
+    return [name for name in names if all(name in registry for registry in registries)]
+
+
 def _looks_like_path(text: str) -> bool:
     """``text`` is meant as a local path (not a hub id ``owner/name``)."""
     if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1:
@@ -280,25 +303,31 @@ def _check_out(out: Path, agent: str, source: str, overwrite: bool) -> None:
 
 
 def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptArguments) -> int:
-    from moralgym.agents.strategies import list_strategies
-    from moralgym.envs.games import get_game
     from moralgym.envs.matrix_game import INITIAL_STATES
-    from moralgym.envs.opponents import is_opponent_name
-    from moralgym.evaluation.harness import EvaluationConfig, evaluate, tournament
+    from moralgym.envs.n_player.games import SchellingGame
+    from moralgym.evaluation.harness import EvaluationConfig, evaluate, resolve_game, tournament
     from moralgym.evaluation.io import read_jsonl, write_csv, write_jsonl
     from moralgym.evaluation.llm_agent import MAIN_VARIANT, PROMPT_VARIANTS, PromptVariant, is_adapter_dir
     from moralgym.evaluation.report import slug
 
     # Everything that can be checked without loading a model is checked first.
+    games = []
     for game in protocol.games:
         try:
-            get_game(game)
+            games.append(resolve_game(game, protocol.num_players))
         except (KeyError, ValueError, TypeError) as error:
             raise CLIError(error) from error
-    opponents = list_strategies() if protocol.opponents == ["all"] else protocol.opponents
+    registries = _strategy_registries(games)
+    known = _strategies_for(games)
+    opponents = known if protocol.opponents == ["all"] else protocol.opponents
     for name in [*opponents, *(args.tournament_agents if args.tournament else [])]:
-        if not is_opponent_name(name):
-            raise CLIError(f"unknown opponent strategy {name!r}; known: {', '.join(list_strategies())}")
+        if not all(name in registry for registry in registries):
+            if len(registries) == 1:
+                raise CLIError(f"unknown opponent strategy {name!r}; known: {', '.join(known)}")
+            raise CLIError(
+                f"opponent strategy {name!r} cannot play both the two-player and the N-player games chosen; "
+                f"strategies that can: {', '.join(known)}"
+            )
     for value, flag in (
         (protocol.num_episodes, "--episodes"),
         (protocol.num_rounds, "--rounds"),
@@ -318,6 +347,9 @@ def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptA
         raise CLIError(f"--variants chooses LLM prompts; {spec!r} is not an LLM agent")
     if not is_llm and any(v is not None for v in dataclasses.astuple(prompt_options)):
         raise CLIError(f"--answer-prefix/--phrasing/--tokens/--max-new-tokens are for LLM agents, not {spec!r}")
+    n_player = [game.name for game in games if isinstance(game, SchellingGame)]
+    if is_llm and n_player:
+        raise CLIError(f"LLM agents play two-player games only (2x2 payoff-table prompts); drop {', '.join(n_player)}")
 
     reference = None
     llm: dict[str, Any] = {}
@@ -371,10 +403,14 @@ def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptA
         source = str(Path(adapter).resolve()) if adapter else base
         llm = {"model": base, "adapter": str(adapter) if adapter else None, "prompt": {**settings}}
     else:
-        from moralgym.evaluation.agents import make_agent
+        from moralgym.evaluation.agents import make_agent, seat_for_game
 
         try:
-            agent = make_agent(spec, seed=args.seed_train)
+            agent = make_agent(spec, seed=args.seed_train, num_players=protocol.num_players)
+            for game in games:  # an agent that cannot sit in a game is refused here, not mid-run
+                check = getattr(seat_for_game(agent, game), "check_game", None)  # a Q-table's kind of game
+                if callable(check):
+                    check(game)
         except (KeyError, ValueError, OSError) as error:
             raise CLIError(error) from error
         name, source, variants = agent.name, spec, None

@@ -33,6 +33,7 @@ import numpy as np
 
 from moralgym.agents.seats import SeatStep
 from moralgym.envs.games import ILLEGAL, MatrixGame
+from moralgym.envs.n_player.games import SchellingGame
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,11 @@ class LLMAgent:
 
     def act(self, games: Sequence[MatrixGame], observations: np.ndarray, seat: int = 0) -> SeatStep:
         """The policy's moves; ``seat`` 1 shows the payoff table from the column player's side."""
+        if games and isinstance(games[0], SchellingGame):
+            raise ValueError(
+                f"LLM agent {self.name!r} plays two-player games only (its prompts show a 2x2 payoff table), not the "
+                f"{games[0].num_players}-player {games[0].name!r}; evaluate it on the two-player games"
+            )
         observations = np.asarray(observations)
         if seat:
             decisions = self.policy.decide(list(games), observations, [seat] * len(observations))

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.evaluation.metrics import ACTION_TYPE_COLOURS, ACTION_TYPES
+from moralgym.evaluation.metrics import ACTION_TYPES, action_type_colour, n_player_action_type_labels
 
 #: Summary columns shown in report tables.
 REPORT_COLUMNS = (
     "agent",
     "role",
     "game",
+    "num_players",
     "opponent",
     "variant",
     "num_decisions",
@@ -31,6 +32,7 @@ REPORT_COLUMNS = (
     "game_payoff",
     "regret_deontological",
     "regret_utilitarian",
+    "regret_game",
 )
 
 
@@ -48,9 +50,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "run"
 
 
+def summary_action_types(summary: Sequence[dict[str, Any]]) -> tuple[list[str], int | None]:
+    """The action types the summary rows count, in stacking order, and the largest number of players among its
+    N-player rows (``None`` without any): the six two-player types for two-player rows, then the N-player
+    ``<move>|<k>`` of the largest ``N`` (which include every smaller ``N``'s)."""
+    players = [int(row["num_players"]) for row in summary if row.get("num_players") is not None]
+    labels = list(ACTION_TYPES) if len(players) < len(summary) else []
+    if players:
+        labels += n_player_action_type_labels(max(players))
+    return labels, max(players) if players else None
+
+
 def plot_action_types(summary: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Stacked shares of the six action types: one panel per agent (the reference next to it), one bar per game."""
+    """Stacked shares of the action types (the six two-player ones; in N-player games own move | others who
+    cooperated last round): one panel per agent (the reference next to it), one bar per game."""
     plt = _pyplot()
+    action_types, num_players = summary_action_types(summary)
     games = list(dict.fromkeys(row["game"] for row in summary))
     labels = list(dict.fromkeys(_bar_label(row) for row in summary))
     width = min(10.5, 2.4 + (0.75 * len(games) + 0.6) * len(labels))
@@ -59,14 +74,14 @@ def plot_action_types(summary: Sequence[dict[str, Any]], path: str | Path, title
         rows = {row["game"]: row for row in summary if _bar_label(row) == label}
         x = np.arange(len(games))
         bottom = np.zeros(len(games))
-        for action_type in ACTION_TYPES:
+        for action_type in action_types:
             heights = np.array([rows[g].get(f"share_{action_type}", 0.0) if g in rows else 0.0 for g in games])
             ax.bar(
                 x,
                 heights,
                 0.75,
                 bottom=bottom,
-                color=ACTION_TYPE_COLOURS[action_type],
+                color=action_type_colour(action_type, num_players),
                 label=action_type,
                 edgecolor="white",
                 linewidth=0.4,
@@ -78,8 +93,12 @@ def plot_action_types(summary: Sequence[dict[str, Any]], path: str | Path, title
         ax.spines[["top", "right"]].set_visible(False)
     axes[0, 0].set_ylabel("share of decisions")
     handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=8, title="own action | their last", frameon=False)
-    fig.suptitle(title or "action | opponent's previous move", fontsize=11)
+    their = "their last" if num_players is None else "others' C last"
+    fig.legend(handles, names, loc="center right", fontsize=8, title=f"own action | {their}", frameon=False)
+    default = (
+        "action | opponent's previous move" if num_players is None else "action | others who cooperated last round"
+    )
+    fig.suptitle(title or default, fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_size_inches()[0], 1))
     return _save(fig, path, layout=False)
 
@@ -112,11 +131,22 @@ METRIC_LABELS = {
     "game_payoff": "game payoff",
     "regret_deontological": "De regret (0..6)",
     "regret_utilitarian": "Ut regret (0..1)",
+    "regret_game": "Game regret",
+    "others_cooperation_rate": "others' cooperation",
+    "total_payoff": "collective payoff",
+    "num_players": "players",
     "num_decisions": "decisions",
     "num_episodes": "episodes",
 }
 #: The headline metrics (lower regret is better).
-HEADLINE_METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
+HEADLINE_METRICS = (
+    "cooperation_rate",
+    "illegal_rate",
+    "regret_deontological",
+    "regret_utilitarian",
+    "regret_game",
+    "game_payoff",
+)
 
 
 def plot_per_game(
@@ -351,6 +381,7 @@ SETTING_LABELS = {
     "adapter": "adapter",
     "reference": "reference (same prompts)",
     "games": "games",
+    "num_players": "players per N-player game",
     "opponents": "opponents",
     "variants": "prompt variants",
     "num_episodes": "episodes per game",
@@ -374,7 +405,9 @@ def settings_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         (label, format_value(config[key]))
         for key, label in SETTING_LABELS.items()
-        if key in config and not (key == "variants" and config[key] == ["default"])  # a non-LLM agent's
+        if key in config
+        and not (key == "variants" and config[key] == ["default"])  # a non-LLM agent's
+        and not (key == "num_players" and config[key] is None)  # only two-player games
     ]
     prompt = config.get("prompt") or {}
     for key, label in PROMPT_LABELS.items():
@@ -519,6 +552,7 @@ def build_evaluation_report(
         if part
     )
     headline = headline_rows(summary)
+    n_player = any(row.get("num_players") is not None for row in summary)
     columns = ["agent", "role", "opponent", "variant", *HEADLINE_METRICS]
     if len({r["opponent"] for r in headline}) == 1:
         columns.remove("opponent")
@@ -531,7 +565,9 @@ def build_evaluation_report(
             "",
             html_table(headline, columns, labels=METRIC_LABELS, css_class="headline")
             + f"<p class='note'>Means over {_plural(len(games), 'game')}; regrets: lower is better (De: 0 - Deontological "
-            "reward, 0..6; Ut: shortfall from the best joint payoff, 0..1).</p>",
+            "reward, 0..6; Ut: shortfall from the best joint payoff, 0..1"
+            + ("; Game, N-player games: shortfall from the best reply to the others' moves" if n_player else "")
+            + ").</p>",
         )
     ]
     groups: dict[tuple, list[dict]] = {}
@@ -542,14 +578,23 @@ def build_evaluation_report(
     for (opponent, variant), rows in groups.items():
         suffix = f"{slug(opponent)}_{slug(variant)}"
         where = f"vs {opponent}, variant {variant}" if many else ""
+        metrics = ["regret_deontological", "regret_utilitarian", "cooperation_rate", "illegal_rate"]
+        if any("regret_game" in row for row in rows):
+            metrics.insert(2, "regret_game")
         per_game.append(
-            figure_html(plot_per_game(rows, figures_dir / f"per_game_{suffix}.png", title=where), out / "report.html")
+            figure_html(
+                plot_per_game(rows, figures_dir / f"per_game_{suffix}.png", metrics=metrics, title=where),
+                out / "report.html",
+            )
         )
+        caption = "own action | opponent's previous move (C|D: cooperated after the opponent defected)"
+        if any(row.get("num_players") is not None for row in rows):
+            caption += "; in N-player games own action | how many others cooperated (C|0: after all others defected)"
         action_types.append(
             figure_html(
                 plot_action_types(rows, figures_dir / f"action_types_{suffix}.png", title=where or " "),
                 out / "report.html",
-                "own action | opponent's previous move (C|D: cooperated after the opponent defected)",
+                caption,
             )
         )
     sections.append(("Regret and behaviour per game", "".join(per_game)))

@@ -193,7 +193,7 @@ def train_grpo(config: Any, model: Any = None, tokenizer: Any = None) -> dict[st
     args = GRPOConfig(
         output_dir=str(output_dir / "grpo"),
         use_cpu=not torch.cuda.is_available(),
-        bf16=False,
+        bf16=config.bf16,
         learning_rate=config.learning_rate,
         num_generations=group,
         per_device_train_batch_size=batch,
@@ -204,7 +204,7 @@ def train_grpo(config: Any, model: Any = None, tokenizer: Any = None) -> dict[st
         max_steps=config.num_episodes,
         logging_steps=1,
         seed=config.seed,
-        gradient_checkpointing=False,
+        gradient_checkpointing=config.gradient_checkpointing,  # TRL's own (full rows: no tree attention)
         report_to=[] if config.report_to == "none" else [config.report_to],
         save_strategy="no",
         temperature=1.0,

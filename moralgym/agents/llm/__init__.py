@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from moralgym.agents.llm.default_model import DefaultModelError, ensure_default_model, load_default_model
     from moralgym.agents.llm.env_agent import LLMEnvAgent
     from moralgym.agents.llm.loading import load_causal_lm
+    from moralgym.agents.llm.n_player_prompts import (
+        N_PLAYER_PHRASINGS,
+        NPlayerPhrasing,
+        NPlayerPromptBuilder,
+        NPlayerPromptContext,
+        NPlayerState,
+        n_player_state,
+        register_n_player_phrasing,
+    )
     from moralgym.agents.llm.parsing import parse_action
     from moralgym.agents.llm.play import PlayConfig, PlayResult, main, play
     from moralgym.agents.llm.policy import Decision, LLMPolicy, decide_jointly
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTION_TOKENS",
+    "N_PLAYER_PHRASINGS",
     "PERSONAS",
     "PHRASINGS",
     "TABLE_ORDERS",
@@ -50,6 +60,10 @@ __all__ = [
     "DefaultModelError",
     "LLMEnvAgent",
     "LLMPolicy",
+    "NPlayerPhrasing",
+    "NPlayerPromptBuilder",
+    "NPlayerPromptContext",
+    "NPlayerState",
     "PlayConfig",
     "PlayResult",
     "PromptBuilder",
@@ -61,9 +75,11 @@ __all__ = [
     "load_causal_lm",
     "load_default_model",
     "main",
+    "n_player_state",
     "parse_action",
     "play",
     "register_action_tokens",
+    "register_n_player_phrasing",
     "register_persona",
     "register_phrasing",
     "register_table_order",
@@ -75,6 +91,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "default_model": ("DefaultModelError", "ensure_default_model", "load_default_model"),
     "env_agent": ("LLMEnvAgent",),
     "loading": ("load_causal_lm",),
+    "n_player_prompts": (
+        "N_PLAYER_PHRASINGS",
+        "NPlayerPhrasing",
+        "NPlayerPromptBuilder",
+        "NPlayerPromptContext",
+        "NPlayerState",
+        "n_player_state",
+        "register_n_player_phrasing",
+    ),
     "parsing": ("parse_action",),
     "play": ("PlayConfig", "PlayResult", "main", "play"),
     "policy": ("Decision", "LLMPolicy", "decide_jointly"),

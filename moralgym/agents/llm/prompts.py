@@ -667,6 +667,14 @@ class PromptBuilder:
     def action_tokens(self) -> ActionTokens:
         return self._resolved["tokens"]
 
+    def for_game(self, game: object) -> Any:
+        """This builder for a two-player ``game``; for an N-player one (a ``SchellingGame``, or a name registered
+        only as an N-player game), an :class:`~moralgym.agents.llm.n_player_prompts.NPlayerPromptBuilder` with the
+        same tokens, phrasing name, table order, persona, answer prefix, shuffling and chat-template handling."""
+        from moralgym.agents.llm.n_player_prompts import NPlayerPromptBuilder, is_n_player_game
+
+        return NPlayerPromptBuilder.from_builder(self) if is_n_player_game(game) else self
+
     def context(
         self,
         game: MatrixGame | str,
