@@ -13,10 +13,18 @@ Three measurements with the default SmolLM2-135M-Instruct (or ``--model``) on th
    empty cache) and warm (the protocol run again on unchanged weights, e.g. the "no fine-tuning" baseline or a
    second evaluation seed). As for the other series, the fastest of ``--reps`` repetitions is reported (the first
    one in a process also pays for the allocator's first touch of its memory) and every repetition is listed.
+4. *N-player* (``--mode n_player``, or ``all``): the cold evaluation protocol of a 4-player linear public goods game
+   (``evaluate`` of an LLM agent: 10 episodes x 5 rounds in seat 0 against Random co-players, tokens
+   action3/action4, seed 100, an empty prefix cache each repetition), and, in the same run, a plain batched forward
+   (no prefix tree, no cache, batches of 64) of exactly the prompts the protocol showed: the ratio is the plain
+   forward's time over the protocol's, whole decisions (prompts, sampling, parsing, envs) against one prefill of the
+   same prompts. Beside it the same game with the LLM in all four seats (one policy, parameter sharing: every
+   seat's decisions of a round in one call, 200 decisions).
 
 Usage::
 
-    python benchmarks/llm_decisions.py [--model default] [--reps 3] [--out benchmarks/results/llm_decisions.json]
+    python benchmarks/llm_decisions.py [--model default] [--reps 3] [--mode all|two_player|n_player]
+        [--out benchmarks/results/llm_decisions.json]
 """
 
 from __future__ import annotations
@@ -27,13 +35,20 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from moralgym.agents import run_episodes
 from moralgym.agents.llm import LLMPolicy, PromptBuilder, load_causal_lm, play
+from moralgym.agents.llm.seat import LLMSeat
 from moralgym.envs.games import PAPER_GAMES
+from moralgym.envs.n_player import NPlayerGameEnv
+from moralgym.evaluation import evaluate
+from moralgym.evaluation.llm_agent import LLMAgent
 
 
 def ceiling_seconds(policy: LLMPolicy, batch: int, seed: int) -> float:
@@ -51,6 +66,95 @@ def play_seconds(policy: LLMPolicy, batch: int, rounds: int, seed: int) -> float
     return result.summary["seconds"] / rounds  # seconds per round of `batch` decisions
 
 
+@contextmanager
+def shown_prompts(policy: LLMPolicy) -> Iterator[list[tuple[int, ...]]]:
+    """The token ids of every prompt ``policy`` decides on inside the block (what the plain forward then repeats)."""
+    shown: list[tuple[int, ...]] = []
+    prepare = policy.prepare
+
+    def recording(*args: object) -> object:
+        request = prepare(*args)
+        shown.extend(request.queries)
+        return request
+
+    policy.prepare = recording  # type: ignore[method-assign]
+    try:
+        yield shown
+    finally:
+        del policy.prepare
+
+
+def plain_forward_seconds(policy: LLMPolicy, queries: list[tuple[int, ...]], reps: int) -> list[float]:
+    """One plain batched prefill (no tree, no cache) of ``queries``, ``reps`` times."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        policy.next_token_logprobs(queries)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def n_player_protocol(model: object, tokenizer: object, reps: int, num_players: int = 4) -> dict:
+    """The cold evaluation protocol of a ``num_players`` public goods game, and every seat an LLM, each as a ratio
+    to a plain batched forward of the same prompts (see the module docstring)."""
+    prompt = PromptBuilder(tokens="action34", answer_prefix="action")
+    plain = LLMPolicy(model, tokenizer, prompt=prompt, prefix_cache=False, share_prefixes=False, batch_size=64)
+    results: dict = {}
+    for label in ("evaluation_vs_random", "llm_in_every_seat"):
+        policy = LLMPolicy(model, tokenizer, prompt=prompt, seed=100)
+        runs = []
+        for _ in range(reps):
+            policy.invalidate_cache()  # cold: every repetition starts from an empty prefix cache
+            before = {k: policy.stats[k] for k in ("forwards", "rows", "tokens", "cache_hits", "cache_misses")}
+            with shown_prompts(policy) as queries:
+                start = time.perf_counter()
+                if label == "evaluation_vs_random":
+                    result = evaluate(
+                        LLMAgent(policy, name="llm"),
+                        games=("public_goods",),
+                        num_players=num_players,
+                        variants=("action34",),
+                    )
+                    decisions = len(result.decisions)
+                else:
+                    envs = [NPlayerGameEnv("public_goods", num_players=num_players, num_rounds=5) for _ in range(10)]
+                    seat = LLMSeat(policy)
+                    seats = {agent: seat for agent in envs[0].possible_agents}
+                    decisions = len(run_episodes(envs, seats, seeds=range(100, 110), seat_seeds={"player_0": 100}))
+                seconds = time.perf_counter() - start
+            runs.append((seconds, decisions, list(queries), {k: policy.stats[k] - v for k, v in before.items()}))
+        seconds, decisions, queries, counts = min(runs, key=lambda run: run[0])
+        plain_times = plain_forward_seconds(plain, queries, reps)
+        entry = {
+            "num_players": num_players,
+            "decisions": decisions,
+            "seconds": seconds,
+            "raw_seconds": [run[0] for run in runs],
+            "decisions_per_s": decisions / seconds,
+            "plain_forward_seconds": min(plain_times),
+            "raw_plain_forward_seconds": plain_times,
+            "over_plain_forward": min(plain_times) / seconds,
+            "distinct_prompts": len(set(queries)),
+            "prompt_tokens": float(np.mean([len(q) for q in queries])),
+            "forward_passes": counts["forwards"],
+            "rows_forwarded": counts["rows"],
+            "tokens_forwarded": counts["tokens"],
+            "tokens_of_the_plain_forward": sum(len(q) for q in queries),
+            "cache_hits": counts["cache_hits"],
+            "cache_misses": counts["cache_misses"],
+        }
+        results[label] = entry
+        print(
+            f"{num_players}-player public goods, {label}, cold: {decisions} decisions in {seconds:.2f} s = "
+            f"{entry['decisions_per_s']:.1f}/s; a plain batched forward of the same prompts takes "
+            f"{entry['plain_forward_seconds']:.2f} s: {entry['over_plain_forward']:.1f}x "
+            f"({entry['tokens_forwarded']} tokens forwarded vs {entry['tokens_of_the_plain_forward']}; "
+            f"{entry['distinct_prompts']} distinct prompts)",
+            flush=True,
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
@@ -58,8 +162,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="rounds per play measurement (no-cache)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "llm_decisions.json"))
+    parser.add_argument("--mode", choices=("all", "two_player", "n_player"), default="all")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON output (default benchmarks/results/llm_decisions.json; llm_decisions_n_player.json with --mode n_player)",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        name = "llm_decisions_n_player.json" if args.mode == "n_player" else "llm_decisions.json"
+        args.out = str(Path(__file__).parent / "results" / name)
     torch.set_num_threads(args.threads)
     model, tokenizer = load_causal_lm(args.model, verbose=True)
     results: dict = {
@@ -68,6 +180,14 @@ def main() -> None:
         "load_average_at_start": os.getloadavg(),
         "no_cache": {},
     }
+    if args.mode in ("all", "n_player"):
+        results["n_player_public_goods"] = n_player_protocol(model, tokenizer, args.reps)
+    if args.mode == "n_player":
+        results["load_average_at_end"] = os.getloadavg()
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.out}")
+        return
     uncached = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=False, batch_size=64, seed=0)
     shared = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=True, batch_size=64, seed=0)
     ceiling_policy = LLMPolicy(model, tokenizer, prefix_cache=False, share_prefixes=False, batch_size=64, seed=0)

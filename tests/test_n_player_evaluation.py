@@ -185,15 +185,21 @@ def test_every_co_player_seat_holds_its_own_copy():
     assert [r["others_cooperated"] for r in rows] == [2, 0]
 
 
-def test_an_llm_agent_refuses_an_n_player_game():
+def test_an_llm_agent_decides_an_n_player_game_with_its_policy():
     from moralgym.evaluation.llm_agent import LLMAgent
+
+    asked = []
 
     class Policy:
         def decide(self, games, observations, seats=None):
-            raise AssertionError("never asked")
+            asked.append((games[0], np.asarray(observations).shape))
+            return [type("Decision", (), {"action": COOPERATE, "text": "action3"})() for _ in games]
 
-    with pytest.raises(ValueError, match="plays two-player games only.*3-player 'public_goods'"):
-        play_match(LLMAgent(Policy(), name="llm"), NPlayerStrategySeat("random"), "public_goods", num_players=3)
+    rows = play_match(
+        LLMAgent(Policy(), name="llm"), NPlayerStrategySeat("random"), "public_goods", num_players=3, num_episodes=2
+    )
+    assert len(rows) == 2 * 5 and {row["action"] for row in rows} == {COOPERATE} and rows[0]["num_players"] == 3
+    assert len(asked) == 5 and asked[0][0].num_players == 3 and asked[0][1] == (2, 2)
 
 
 def test_config_errors_name_the_value_and_the_fix():
@@ -244,8 +250,9 @@ def test_cli_evaluates_an_n_player_game(tmp_path, capsys):
     assert main_evaluate(["tit_for_tat", "--opponents", "alternator", *args]) == 2
     assert "unknown opponent strategy 'alternator'; known: always_cooperate" in capsys.readouterr().err
     assert main_evaluate(["tit_for_tat", "--opponents", "conditional_cooperator", *args]) == 0
-    assert main_evaluate(["default", *args]) == 2  # refused before any model loads
-    assert "LLM agents play two-player games only" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main_evaluate(["default", "--phrasing", "ipd_like", *args]) == 2  # refused before any model loads
+    assert "the phrasing 'ipd_like' has no N-player wording" in capsys.readouterr().err
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

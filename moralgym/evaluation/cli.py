@@ -347,9 +347,6 @@ def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptA
         raise CLIError(f"--variants chooses LLM prompts; {spec!r} is not an LLM agent")
     if not is_llm and any(v is not None for v in dataclasses.astuple(prompt_options)):
         raise CLIError(f"--answer-prefix/--phrasing/--tokens/--max-new-tokens are for LLM agents, not {spec!r}")
-    n_player = [game.name for game in games if isinstance(game, SchellingGame)]
-    if is_llm and n_player:
-        raise CLIError(f"LLM agents play two-player games only (2x2 payoff-table prompts); drop {', '.join(n_player)}")
 
     reference = None
     llm: dict[str, Any] = {}
@@ -396,6 +393,9 @@ def _evaluate(args: EvaluateArguments, protocol: Any, prompt_options: LLMPromptA
                 phrasing=settings["phrasing"],
                 answer_prefix=settings["answer_prefix"],
             )
+            for game in games:  # an N-player game needs an N-player wording of the phrasing: refused before loading
+                if isinstance(game, SchellingGame):
+                    prompt.for_game(game)
             base = base_model_for(adapter, model) if adapter else model
         except (KeyError, ValueError, TypeError) as error:
             raise CLIError(error) from error

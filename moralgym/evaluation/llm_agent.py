@@ -175,13 +175,10 @@ class LLMAgent:
                 function(seed)
                 return
 
-    def act(self, games: Sequence[MatrixGame], observations: np.ndarray, seat: int = 0) -> SeatStep:
-        """The policy's moves; ``seat`` 1 shows the payoff table from the column player's side."""
-        if games and isinstance(games[0], SchellingGame):
-            raise ValueError(
-                f"LLM agent {self.name!r} plays two-player games only (its prompts show a 2x2 payoff table), not the "
-                f"{games[0].num_players}-player {games[0].name!r}; evaluate it on the two-player games"
-            )
+    def act(self, games: Sequence[MatrixGame | SchellingGame], observations: np.ndarray, seat: int = 0) -> SeatStep:
+        """The policy's moves; ``seat`` 1 shows a two-player payoff table from the column player's side. In an
+        N-player game the policy prompts each game with its N-player wording (``prompt.for_game``), so any adapter,
+        trained on two players or on N, plays either kind."""
         observations = np.asarray(observations)
         if seat:
             decisions = self.policy.decide(list(games), observations, [seat] * len(observations))

@@ -15,6 +15,13 @@ This module renders and encodes the prompts, owns the random streams and turns s
 * :mod:`~moralgym.agents.llm.prefix_cache`: next-token log-probs (and KV) of prefixes already seen, keyed by
   :class:`~moralgym.agents.llm.prefix_cache.CacheKey`, dropped when the weights change;
 * :mod:`~moralgym.agents.llm.decoding`: the per-token loop that combines them for one (joint) call.
+
+N-player games (:class:`~moralgym.envs.n_player.SchellingGame`) are decided the same way: each game's prompt comes
+from ``prompt.for_game(game)`` (an :class:`~moralgym.agents.llm.n_player_prompts.NPlayerPromptBuilder` with the same
+tokens, phrasing, table order, persona and answer prefix) and the state from
+:func:`~moralgym.agents.llm.n_player_prompts.n_player_state` of the seat's ``[own_previous, others_cooperated]``
+observation; the order bits, the uniforms and the parser are the two-player ones, drawn from the same streams, so a
+two-player call makes exactly the decisions it made before N-player games existed.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ import torch
 
 from moralgym.agents.llm.decoding import Decoder, DecodeSettings
 from moralgym.agents.llm.engine import ForwardEngine, attention_window, cache_argument
+from moralgym.agents.llm.n_player_prompts import is_n_player_game, n_player_state
 from moralgym.agents.llm.parsing import parse_action
 from moralgym.agents.llm.prefix_cache import CacheKey, PrefixCache
 from moralgym.agents.llm.prompts import PromptBuilder
 from moralgym.agents.llm.sampling import draw_uniforms, sample_from_logprobs
-from moralgym.envs.games import ILLEGAL, MatrixGame, get_game
+from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MatrixGame, get_game
+from moralgym.envs.n_player.games import SchellingGame, get_n_player_game
 
 __all__ = [
     "Decision",
@@ -44,6 +53,17 @@ __all__ = [
     "decide_jointly",
     "sample_from_logprobs",
 ]
+
+#: What a policy decides in: a two-player game, an N-player one, or the registered name of either.
+Game = MatrixGame | SchellingGame | str
+
+
+def _resolve_game(game: Game) -> MatrixGame | SchellingGame:
+    """The game object a prompt shows: a ``SchellingGame`` as given (an N-player name built for the default ``N``),
+    anything else through :func:`~moralgym.envs.games.get_game`."""
+    if is_n_player_game(game):
+        return game if isinstance(game, SchellingGame) else get_n_player_game(game)
+    return get_game(game)
 
 
 @dataclass
@@ -216,39 +236,65 @@ class LLMPolicy:
         return ids
 
     def render_prompts(
-        self, games: Sequence[MatrixGame | str], observations: np.ndarray, seats: Sequence[int] | None = None
+        self, games: Sequence[Game], observations: np.ndarray, seats: Sequence[int] | None = None
     ) -> list[str]:
-        """The rendered prompt of each decision; draws the token-order shuffles from the policy's numpy stream."""
+        """The rendered prompt of each decision; draws the token-order shuffles from the policy's numpy stream.
+
+        Two-player games read ``observations[i]`` as ``[own_previous, opponent_previous]``, N-player games as
+        ``[own_previous, others_cooperated]`` (the runner's rows); one call may mix both kinds."""
         n = len(games)
         observations = np.asarray(observations).reshape(n, 2)
         seats = [0] * n if seats is None else list(seats)
         bits = self.prompt.draw_order_bits(self._np_rng, n)
-        return [
-            self.prompt.render(self.tokenizer, get_game(games[i]), observations[i], bits[i], seats[i]) for i in range(n)
-        ]
+        builders: dict[bool, Any] = {}
+        return [self._render(builders, _resolve_game(games[i]), observations[i], bits[i], seats[i]) for i in range(n)]
+
+    def _render(
+        self, builders: dict[bool, Any], game: MatrixGame | SchellingGame, state: Any, bits: Any, seat: int
+    ) -> str:
+        """One prompt: ``self.prompt.for_game(game)`` (memoised per kind of game in ``builders``: the builder of a
+        kind does not depend on which game of that kind) rendering the decision's state."""
+        n_player = isinstance(game, SchellingGame)
+        builder = builders.get(n_player)
+        if builder is None:
+            builder = builders[n_player] = self.prompt.for_game(game)
+        if n_player:
+            state = n_player_state(game, state)
+        return builder.render(self.tokenizer, game, state, bits, seat)
 
     def sibling_queries(
         self, request: DecideRequest, cached: Callable[[tuple[int, ...]], bool]
     ) -> list[tuple[int, ...]]:
-        """Every prompt the (game, seat) of an uncached decision of ``request`` can show: its four previous-move
-        states (and the decision's own, e.g. "no move yet") x every token order, less those ``cached`` already
-        holds. What ``prefetch_states`` computes; draws nothing from the random streams."""
-        builder = self.prompt
-        orders = [(a, b) for a in (0, 1) for b in (0, 1)] if builder.shuffle else [(0, 0)]
+        """Every prompt the (game, seat) of an uncached decision of ``request`` can show after a legal round, x every
+        token order, plus the decision's own state (e.g. "no move yet"), less those ``cached`` already holds. What
+        ``prefetch_states`` computes; draws nothing from the random streams.
+
+        A two-player game has four such states (own and opponent's previous move); an ``N``-player game ``2N``
+        (own previous move x how many of the ``N - 1`` others cooperated), the same for every seat (its table is
+        symmetric). The states with no previous move (``3 (N + 1)`` in all with them) are left out, as for two
+        players: they occur only in round one with ``initial_state="none"`` or after illegal answers, a decision in
+        one prefetches it as its own state, and the paper's protocol (random initial states) never shows them."""
+        orders = [(a, b) for a in (0, 1) for b in (0, 1)] if self.prompt.shuffle else [(0, 0)]
+        builders: dict[bool, Any] = {}
         done: set[Hashable] = set()
         siblings: list[tuple[int, ...]] = []
         for i, query in enumerate(request.queries):
             if cached(query):
                 continue
-            game, seat = get_game(request.games[i]), request.seats[i]
-            game_key = (game.name, game.payoffs.tobytes(), seat)
-            states = dict.fromkeys([(0, 0), (0, 1), (1, 0), (1, 1), tuple(int(v) for v in request.observations[i])])
+            game, seat = _resolve_game(request.games[i]), request.seats[i]
+            own = tuple(int(v) for v in request.observations[i])
+            if isinstance(game, SchellingGame):
+                game_key: Hashable = game
+                counts = range(game.num_players)
+            else:
+                game_key, counts = (game.name, game.payoffs.tobytes(), seat), (COOPERATE, DEFECT)
+            states = dict.fromkeys([*((mine, k) for mine in (COOPERATE, DEFECT) for k in counts), own])
             for state in states:
                 if (game_key, state) in done:
                     continue
                 done.add((game_key, state))
                 for bits in orders:
-                    sibling = self.encode(builder.render(self.tokenizer, game, state, bits, seat))
+                    sibling = self.encode(self._render(builders, game, state, bits, seat))
                     if not cached(sibling):
                         siblings.append(sibling)
         return siblings
@@ -256,19 +302,18 @@ class LLMPolicy:
     # ----------------------------------------------------------------------------------------- deciding
     def decide(
         self,
-        games: Sequence[MatrixGame | str],
+        games: Sequence[Game],
         observations: np.ndarray | Sequence[Sequence[int]],
         seats: Sequence[int] | None = None,
     ) -> list[Decision]:
-        """One move per game: ``observations[i] = [own_previous, other_previous]`` from seat ``seats[i]`` (default 0).
+        """One move per game: ``observations[i] = [own_previous, other_previous]`` from seat ``seats[i]`` (default 0);
+        in an N-player game ``[own_previous, others_cooperated]``.
 
         All decisions share forward passes; with ``prefix_cache`` repeated prefixes are computed once.
         """
         return decide_jointly([(self, games, observations, seats)])[0]
 
-    def prepare(
-        self, games: Sequence[MatrixGame | str], observations: Any, seats: Sequence[int] | None
-    ) -> DecideRequest:
+    def prepare(self, games: Sequence[Game], observations: Any, seats: Sequence[int] | None) -> DecideRequest:
         """Render and tokenise the prompts and draw the sampling uniforms, from this policy's own streams (the
         first half of :meth:`decide`; :meth:`finish` is the second)."""
         n = len(games)
@@ -345,7 +390,7 @@ def _in_cache(cache: PrefixCache, adapter: str | None, tokens: tuple[int, ...]) 
 
 
 def decide_jointly(
-    requests: Sequence[tuple[LLMPolicy, Sequence[MatrixGame | str], Any, Sequence[int] | None]],
+    requests: Sequence[tuple[LLMPolicy, Sequence[Game], Any, Sequence[int] | None]],
 ) -> list[list[Decision]]:
     """``policy.decide(games, observations, seats)`` for several policies that share one model, in shared passes.
 

@@ -6,6 +6,11 @@ adapters of one PEFT model, LLM vs LLM) share their forward passes through
 :func:`~moralgym.agents.llm.policy.decide_jointly`. Each policy keeps its own random streams, so the decisions are
 those of separate calls.
 
+The same holds in N-player games: every LLM seat of a round is in the one joint call, one policy in several seats
+(parameter sharing) gives one ``decide`` over all their rows, and one adapter per seat on one base model gives one
+:func:`~moralgym.agents.llm.policy.decide_jointly` call; fixed strategies sit beside them in
+:class:`~moralgym.agents.seats.NPlayerStrategySeat` s.
+
 A seat may also play a different prompt in different games (training on several token pairs at once): give it
 ``prompts`` and, per episode, :meth:`LLMSeat.use_prompts` with the prompt index of each game.
 """
