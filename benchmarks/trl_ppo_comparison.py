@@ -8,7 +8,7 @@ alternately, in one invocation, so both sides see the same machine load:
    (scoring + the PPO step: ``time/scoring_s + time/update_s``);
 2. the same 160 (query, response, reward) triples go to a worker process in the second environment
    (``benchmarks/trl_ppo_worker.py``), which times ``PPOTrainer.step`` on them with the same LoRA (r, alpha, all
-   linear layers), learning rate, KL coefficient and score normalisation, one epoch, and ``mini_batch_size``
+   linear layers), learning rate and KL coefficient (trl 0.11.4's score scaling is broken: off), one epoch, and ``mini_batch_size``
    samples per backward pass accumulated to ONE optimizer step (160 in one minibatch does not fit in 23 GiB);
 3. repeat for ``--updates`` episodes. Each side's peak RSS is its own process's.
 

@@ -5,8 +5,9 @@ Reads one JSON object per line on stdin: ``{"queries": [[ids]], "responses": [[i
 update's decisions, as the moralgym side trained on them), runs ``PPOTrainer.step`` on them and answers one JSON
 line: ``{"seconds": ..., "peak_rss_mib": ...}``. The model is built once, from the first line's ``model_dir``.
 
-Why the config is built by hand: transformers 4.46 reads a ``config.json`` written by transformers 5 with the rope
-base under ``rope_parameters``, which it does not know, and silently falls back to ``rope_theta`` 10000.
+Why the config and tokenizer are built by hand: transformers 4.46 reads a ``config.json`` written by transformers 5
+with the rope base under ``rope_parameters``, which it does not know, and silently falls back to ``rope_theta``
+10000; and its ``tokenizer_config.json`` names a tokenizer class (``TokenizersBackend``) 4.46 does not have.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 def build_trainer(model_dir: str, settings: dict) -> object:
     import torch
     from peft import LoraConfig
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
     from trl import AutoModelForCausalLMWithValueHead, PPOConfig, PPOTrainer
 
     torch.manual_seed(settings["seed"])
@@ -35,7 +36,10 @@ def build_trainer(model_dir: str, settings: dict) -> object:
         hidden_act=raw["hidden_act"],
     )
     base = LlamaForCausalLM.from_pretrained(model_dir, config=config, torch_dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # The tokenizer_config.json of transformers 5 names a class 4.46 lacks; the tokenizer itself is tokenizer.json.
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(model_dir, "tokenizer.json")))
+    tokenizer.pad_token = tokenizer.convert_ids_to_tokens(raw["pad_token_id"])
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(raw["eos_token_id"])
     lora = LoraConfig(
         r=settings["lora_r"],
         lora_alpha=settings["lora_alpha"],
@@ -51,8 +55,9 @@ def build_trainer(model_dir: str, settings: dict) -> object:
         ppo_epochs=1,
         learning_rate=settings["learning_rate"],
         init_kl_coef=settings["init_kl_coef"],
-        use_score_scaling=True,
-        use_score_norm=True,
+        # trl 0.11.4's score scaling fails on its own running std (a float, then ``.to()``-ed): off; it costs nothing
+        # measurable either way (one mean and std of 160 numbers).
+        use_score_scaling=False,
         seed=settings["seed"],
     )
     return PPOTrainer(ppo_config, model, ref_model=None, tokenizer=tokenizer)
