@@ -29,6 +29,7 @@ import json
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ def main() -> None:
     ours = sum(r["moralgym_s"] for r in measured) / len(measured)
     theirs = sum(r["trl_0_11_4_s"] for r in measured) / len(measured)
     result = {
-        "command": " ".join(["python benchmarks/trl_ppo_comparison.py", *overrides]),
+        "command": " ".join(["python benchmarks/trl_ppo_comparison.py", *sys.argv[1:]]),
         "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
         "updates": rows,
         "seconds_per_update": {"moralgym": round(ours, 2), "trl_0_11_4": round(theirs, 2)},
