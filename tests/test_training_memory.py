@@ -180,3 +180,15 @@ def test_return_freed_memory_sets_glibc_threshold(monkeypatch):
     is_glibc = platform.libc_ver()[0] == "glibc" and ctypes.util.find_library("c") is not None
     assert return_freed_memory() is is_glibc
     assert trim_heap() in (True, False) and (is_glibc or trim_heap() is False)
+
+
+def test_training_runs_set_the_allocator_and_trim_after_each_update(tmp_path, monkeypatch):
+    from moralgym.training import cli, ppo
+
+    calls = {"threshold": 0, "trim": 0}
+    monkeypatch.setattr(cli, "return_freed_memory", lambda: calls.__setitem__("threshold", calls["threshold"] + 1))
+    monkeypatch.setattr(ppo, "trim_heap", lambda: calls.__setitem__("trim", calls["trim"] + 1))
+    values = {**TINY_TRAINING_OVERRIDES, "output_dir": str(tmp_path), "num_episodes": 2, "plot": False}
+    model, tokenizer = tiny_model_and_tokenizer(seed=0)
+    cli.run(TrainingConfig(**values, evaluate=False), model, tokenizer)
+    assert calls == {"threshold": 1, "trim": 2}  # once per run, once per episode's update
