@@ -7,6 +7,7 @@ here, where the envs have always imported them from.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
@@ -14,7 +15,7 @@ import gymnasium
 
 from moralgym.registry import accepted_keywords, check_keywords
 
-__all__ = ["ResetNeeded", "accepted_keywords", "check_finite", "check_keywords"]
+__all__ = ["ResetNeeded", "accepted_keywords", "check_choice", "check_finite", "check_keywords", "check_render_mode"]
 
 
 class ResetNeeded(gymnasium.error.ResetNeeded, RuntimeError):
@@ -26,3 +27,18 @@ def check_finite(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``, else ``ValueError`` naming ``name``, the choices and the value."""
+    if not isinstance(value, str) or value not in choices:
+        accepted = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {accepted}, got {value!r}")
+    return value
+
+
+def check_render_mode(render_mode: Any, render_modes: Sequence[str]) -> str | None:
+    """``render_mode`` if it is None or one of the env's ``render_modes``, else ``ValueError`` listing them."""
+    if render_mode is not None and render_mode not in render_modes:
+        raise ValueError(f"render_mode must be one of {list(render_modes)} or None, got {render_mode!r}")
+    return render_mode

@@ -25,6 +25,7 @@ from typing import Any
 from pettingzoo.utils import parallel_to_aec, wrappers
 from pettingzoo.utils.env import AECEnv
 
+from moralgym.envs._validation import check_choice
 from moralgym.envs.matrix_game import MatrixGameEnv
 
 REWARD_TIMINGS: tuple[str, ...] = ("round", "own_turn")
@@ -52,17 +53,14 @@ class OwnTurnRewardWrapper(wrappers.BaseWrapper):
         self._cumulative_rewards = dict(self.rewards)
 
 
-def _check_reward_timing(reward_timing: Any) -> str:
-    if not isinstance(reward_timing, str) or reward_timing not in REWARD_TIMINGS:
-        accepted = ", ".join(repr(t) for t in REWARD_TIMINGS)
-        raise ValueError(f"reward_timing must be one of {accepted}, got {reward_timing!r}")
-    return reward_timing
+def check_reward_timing(reward_timing: Any) -> str:
+    return check_choice("reward_timing", reward_timing, REWARD_TIMINGS)
 
 
 def raw_aec_env(reward_timing: str = "round", **kwargs: Any) -> AECEnv:
     """The parallel env converted with ``parallel_to_aec`` (no extra checks); ``reward_timing``: see module doc."""
     env = parallel_to_aec(MatrixGameEnv(**kwargs))
-    return OwnTurnRewardWrapper(env) if _check_reward_timing(reward_timing) == "own_turn" else env
+    return OwnTurnRewardWrapper(env) if check_reward_timing(reward_timing) == "own_turn" else env
 
 
 def aec_env(reward_timing: str = "round", **kwargs: Any) -> AECEnv:

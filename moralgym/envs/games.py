@@ -125,7 +125,7 @@ def validate_payoffs(payoffs: object, game_name: str = "custom") -> np.ndarray:
     """
     expected = "a 2x2 table of (row_payoff, column_payoff) pairs, e.g. [[(3, 3), (0, 4)], [(4, 0), (1, 1)]]"
     try:
-        _check_real_numbers(payoffs)
+        check_real_numbers(payoffs)
         array = np.array(payoffs, dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise ValueError(f"game {game_name!r}: payoffs must be {expected}; got {payoffs!r} ({error})") from None
@@ -139,7 +139,7 @@ def validate_payoffs(payoffs: object, game_name: str = "custom") -> np.ndarray:
     return array
 
 
-def _check_real_numbers(value: object) -> None:
+def check_real_numbers(value: object) -> None:
     """Reject strings, booleans and other non-numbers that ``np.array(..., float)`` would silently accept."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iuf":
@@ -149,7 +149,7 @@ def _check_real_numbers(value: object) -> None:
         raise TypeError(f"{value!r} is not a number")
     if isinstance(value, Sequence):
         for item in value:
-            _check_real_numbers(item)
+            check_real_numbers(item)
         return
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{value!r} is not a number")

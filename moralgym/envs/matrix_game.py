@@ -116,7 +116,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
-from moralgym.envs._validation import ResetNeeded, check_finite
+from moralgym.envs._validation import ResetNeeded, check_finite, check_render_mode
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame, get_game
 from moralgym.envs.observations import (
     DEFAULT_OBSERVATION_TYPE,
@@ -226,8 +226,7 @@ class MatrixGameEnv(ParallelEnv):
         validate_env_arguments(num_rounds, initial_state)
         self.partner_illegal = check_partner_illegal(partner_illegal)
         self.observation_type = check_observation_type(observation_type)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.game = get_game(game)
         self.num_rounds = int(num_rounds)
         self.initial_state = initial_state

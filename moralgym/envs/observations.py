@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from moralgym.envs._validation import check_choice
 from moralgym.envs.outcomes import STATE_TO_OBSERVATION
 
 OBSERVATION_TYPES: tuple[str, ...] = ("multi_discrete", "discrete", "one_hot")
@@ -26,10 +27,7 @@ DEFAULT_OBSERVATION_TYPE = "multi_discrete"
 
 def check_observation_type(observation_type: object) -> str:
     """Return ``observation_type`` if it is one of :data:`OBSERVATION_TYPES`, else raise ``ValueError``."""
-    if not isinstance(observation_type, str) or observation_type not in OBSERVATION_TYPES:
-        accepted = ", ".join(repr(t) for t in OBSERVATION_TYPES)
-        raise ValueError(f"observation_type must be one of {accepted}, got {observation_type!r}")
-    return observation_type
+    return check_choice("observation_type", observation_type, OBSERVATION_TYPES)
 
 
 def observation_space(observation_type: str) -> spaces.Space:

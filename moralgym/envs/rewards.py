@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from moralgym.envs._validation import check_finite, check_keywords
+from moralgym.envs._validation import check_choice, check_finite, check_keywords
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
 from moralgym.envs.social_preferences import (
     DEFAULT_EQUALITY_WEIGHT,
@@ -73,10 +73,7 @@ DEFAULT_PARTNER_ILLEGAL = "last_legal"
 
 def check_partner_illegal(rule: Any) -> str:
     """Return ``rule`` if it is one of :data:`PARTNER_ILLEGAL_RULES`, else raise ``ValueError`` naming both."""
-    if not isinstance(rule, str) or rule not in PARTNER_ILLEGAL_RULES:
-        accepted = ", ".join(repr(r) for r in PARTNER_ILLEGAL_RULES)
-        raise ValueError(f"partner_illegal must be one of {accepted}, got {rule!r}")
-    return rule
+    return check_choice("partner_illegal", rule, PARTNER_ILLEGAL_RULES)
 
 
 @dataclass(frozen=True)

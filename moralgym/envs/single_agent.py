@@ -47,7 +47,7 @@ import numpy as np
 from gymnasium import spaces
 
 from moralgym.envs._rng import CounterRNG
-from moralgym.envs._validation import ResetNeeded
+from moralgym.envs._validation import ResetNeeded, check_render_mode
 from moralgym.envs.batch import MatrixGameBatch
 from moralgym.envs.games import MOVE_LETTERS, MatrixGame
 from moralgym.envs.matrix_game import RENDER_MODES, agent_action
@@ -75,8 +75,7 @@ class SingleAgentMatrixGameEnv(gymnasium.Env):
         partner_illegal: str = DEFAULT_PARTNER_ILLEGAL,
         observation_type: str = DEFAULT_OBSERVATION_TYPE,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.core = MatrixGameBatch(
             1,
             game,

@@ -111,13 +111,13 @@ class MatrixGameVectorEnv(VectorEnv):
             truncated = truncated & playing
             info["round"] = self.core.rounds.copy()  # 0 where the sub-env was reset
         self._autoreset = truncated
-        return observations, rewards, np.zeros(self.num_envs, dtype=bool), truncated, _with_masks(info, playing)
+        return observations, rewards, np.zeros(self.num_envs, dtype=bool), truncated, with_masks(info, playing)
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
 
 
-def _with_masks(info: dict[str, Any], valid: np.ndarray | None) -> dict[str, Any]:
+def with_masks(info: dict[str, Any], valid: np.ndarray | None) -> dict[str, Any]:
     """Gymnasium's vector info layout: after each ``key`` its ``_key`` mask (``valid``, or all true; ``round`` is
     always valid). Every mask is its own memory (a row of one allocation), so a wrapper writing to one mask changes
     no other. ``moral_rewards`` stays a dict of the four arrays (its ``_moral_rewards`` mask covers them)."""

@@ -15,14 +15,14 @@ from typing import Any
 from pettingzoo.utils import parallel_to_aec, wrappers
 from pettingzoo.utils.env import AECEnv
 
-from moralgym.envs.aec import OwnTurnRewardWrapper, _check_reward_timing
+from moralgym.envs.aec import OwnTurnRewardWrapper, check_reward_timing
 from moralgym.envs.n_player.env import NPlayerGameEnv
 
 
 def raw_n_player_aec_env(reward_timing: str = "round", **kwargs: Any) -> AECEnv:
     """The parallel env converted with ``parallel_to_aec`` (no extra checks); ``reward_timing``: see module doc."""
     env = parallel_to_aec(NPlayerGameEnv(**kwargs))
-    return OwnTurnRewardWrapper(env) if _check_reward_timing(reward_timing) == "own_turn" else env
+    return OwnTurnRewardWrapper(env) if check_reward_timing(reward_timing) == "own_turn" else env
 
 
 def n_player_aec_env(reward_timing: str = "round", **kwargs: Any) -> AECEnv:

@@ -93,7 +93,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from moralgym.envs._rng import CounterRNG, entropy_seed
-from moralgym.envs._validation import ResetNeeded, check_finite
+from moralgym.envs._validation import ResetNeeded, check_finite, check_render_mode
 from moralgym.envs.games import COOPERATE, ILLEGAL, MOVE_LETTERS, NO_MOVE, MatrixGame
 from moralgym.envs.matrix_game import RENDER_MODES, agent_action, fixed_previous_moves, validate_env_arguments
 from moralgym.envs.n_player.games import SchellingGame, get_n_player_game
@@ -145,8 +145,7 @@ class NPlayerGameEnv(ParallelEnv):
     ) -> None:
         validate_env_arguments(num_rounds, initial_state)
         self.observation_type = check_n_player_observation_type(observation_type)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.game = build_game(game, num_players, game_params)
         self.num_players = self.game.num_players
         self.num_rounds = int(num_rounds)

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from moralgym.envs.games import COOPERATE, DEFECT, MatrixGame, _check_real_numbers, get_game
+from moralgym.envs.games import COOPERATE, DEFECT, MatrixGame, check_real_numbers, get_game
 from moralgym.registry import Registry
 
 #: Group size of the registered envs and of :func:`get_n_player_game` when a name is given without ``num_players``
@@ -189,7 +189,7 @@ def validate_diagram(
     arrays = []
     for which, payoffs in (("cooperate_payoffs", cooperate_payoffs), ("defect_payoffs", defect_payoffs)):
         try:
-            _check_real_numbers(payoffs)
+            check_real_numbers(payoffs)
             array = np.array(payoffs, dtype=np.float64)
         except (TypeError, ValueError) as error:
             raise ValueError(f"game {game_name!r}: {which} must be {expected}; got {payoffs!r} ({error})") from None

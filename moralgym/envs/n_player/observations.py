@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from moralgym.envs._validation import check_choice
 from moralgym.envs.games import COOPERATE, NO_MOVE
 
 N_PLAYER_OBSERVATION_TYPES: tuple[str, ...] = ("count", "discrete", "one_hot", "full")
@@ -34,10 +35,7 @@ DEFAULT_N_PLAYER_OBSERVATION_TYPE = "count"
 
 def check_n_player_observation_type(observation_type: object) -> str:
     """Return ``observation_type`` if it is one of :data:`N_PLAYER_OBSERVATION_TYPES`, else raise ``ValueError``."""
-    if not isinstance(observation_type, str) or observation_type not in N_PLAYER_OBSERVATION_TYPES:
-        accepted = ", ".join(repr(t) for t in N_PLAYER_OBSERVATION_TYPES)
-        raise ValueError(f"observation_type must be one of {accepted}, got {observation_type!r}")
-    return observation_type
+    return check_choice("observation_type", observation_type, N_PLAYER_OBSERVATION_TYPES)
 
 
 def n_player_observation_space(observation_type: str, num_players: int) -> spaces.Space:

@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from moralgym.envs._validation import check_finite, check_keywords
+from moralgym.envs._validation import check_choice, check_finite, check_keywords
 from moralgym.envs.games import COOPERATE, DEFECT, ILLEGAL
 from moralgym.envs.rewards import (
     DEFAULT_ILLEGAL_REWARD,
@@ -91,10 +91,7 @@ DEFAULT_NORM = "share"
 
 def check_norm(norm: Any) -> str:
     """Return ``norm`` if it is one of :data:`DEONTOLOGICAL_NORMS`, else raise ``ValueError`` naming both."""
-    if not isinstance(norm, str) or norm not in DEONTOLOGICAL_NORMS:
-        accepted = ", ".join(repr(n) for n in DEONTOLOGICAL_NORMS)
-        raise ValueError(f"norm must be one of {accepted}, got {norm!r}")
-    return norm
+    return check_choice("norm", norm, tuple(DEONTOLOGICAL_NORMS))
 
 
 @dataclass(frozen=True)

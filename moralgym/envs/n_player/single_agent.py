@@ -41,7 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from moralgym.envs._rng import CounterRNG
-from moralgym.envs._validation import ResetNeeded
+from moralgym.envs._validation import ResetNeeded, check_render_mode
 from moralgym.envs.games import MOVE_LETTERS
 from moralgym.envs.matrix_game import RENDER_MODES, agent_action
 from moralgym.envs.n_player.batch import CoPlayerSpec, NPlayerGameBatch
@@ -72,8 +72,7 @@ class SingleAgentNPlayerGameEnv(gymnasium.Env):
         observation_type: str = DEFAULT_N_PLAYER_OBSERVATION_TYPE,
         game_params: Mapping[str, Any] | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.core = NPlayerGameBatch(
             1,
             game,

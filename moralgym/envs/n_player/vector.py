@@ -31,7 +31,7 @@ from moralgym.envs.n_player.env import GameSpec
 from moralgym.envs.n_player.observations import DEFAULT_N_PLAYER_OBSERVATION_TYPE, n_player_observation_space
 from moralgym.envs.n_player.rewards import DEFAULT_NORM
 from moralgym.envs.rewards import DEFAULT_ILLEGAL_REWARD, DEFAULT_PENALTY, MoralReward
-from moralgym.envs.vector import _with_masks
+from moralgym.envs.vector import with_masks
 
 
 class NPlayerGameVectorEnv(VectorEnv):
@@ -113,7 +113,7 @@ class NPlayerGameVectorEnv(VectorEnv):
             truncated = truncated & playing
             info["round"] = self.core.rounds.copy()  # 0 where the sub-env was reset
         self._autoreset = truncated
-        return observations, rewards, np.zeros(self.num_envs, dtype=bool), truncated, _with_masks(info, playing)
+        return observations, rewards, np.zeros(self.num_envs, dtype=bool), truncated, with_masks(info, playing)
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
