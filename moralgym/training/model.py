@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from moralgym.agents.llm.engine import attention_window, cache_argument, left_pad
+from moralgym.agents.llm.engine import attention_window, cache_argument, last_positions, left_pad
 from moralgym.agents.llm.prefix_tree import flat_tree, prefix_levels, single_level
 
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -236,7 +236,7 @@ def tree_forward(
             **{cache_argument(): past},
             use_cache=has_children,
             output_hidden_states=with_hidden,
-            logits_to_keep=1,
+            logits_to_keep=last_positions(ids).to(device),
         )
         for j, node in enumerate(nodes):
             if node.end is not None:
@@ -411,7 +411,7 @@ def score_contexts(
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
             output_hidden_states=with_hidden,
-            logits_to_keep=length,
+            logits_to_keep=last_positions(ids, length).to(device),
         )
         logits = out.logits[:, -length:].float()
         targets = torch.tensor([list(r) for r in responses], dtype=torch.long, device=logits.device)

@@ -193,6 +193,19 @@ class KVGroup:
         )
 
 
+def last_positions(input_ids: torch.Tensor, count: int = 1) -> torch.Tensor:
+    """``logits_to_keep`` for the last ``count`` positions of ``input_ids`` as an index tensor, not the int.
+
+    Why: transformers slices an int (``hidden[:, -count:]``), a view whose batch stride is the whole row; torch's
+    matmul cannot fold that view into one matrix product and multiplies row by row, copying the LM head's weight
+    once per row (rows x hidden x vocabulary). Indexed, the kept hidden states are a contiguous copy and the LM
+    head is one matrix product. Measured on 16 rows of a 49,152-token vocabulary, 2 cores: 4.5x faster in
+    float32, 260x in bfloat16 (docs/benchmarks.md, "Time of the quick start"). Same positions, same logits.
+    """
+    length = input_ids.shape[1]
+    return torch.arange(length - count, length, device=input_ids.device)
+
+
 class ForwardEngine:
     """Batched forward passes of ``model`` for next-token logits, from scratch or on top of earlier KV rows.
 
@@ -266,7 +279,7 @@ class ForwardEngine:
     ) -> tuple[torch.Tensor, Any]:
         """One pass: float32 logits after each row's last token ``(n, V)`` and the KV cache (None without
         ``use_cache``). ``adapters``: each row's PEFT adapter (a mixed-adapter batch), if any is named."""
-        kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._logits_to_keep else {}
+        kwargs: dict[str, Any] = {"logits_to_keep": last_positions(input_ids)} if self._logits_to_keep else {}
         if adapters is not None and any(a is not None for a in adapters):
             kwargs["adapter_names"] = list(adapters)  # PEFT mixed-adapter batch: each row through its own adapter
         try:
