@@ -1,4 +1,4 @@
-"""``moralgym`` command line: ``moralgym {play,train,evaluate,compare} ...``.
+"""``moralgym`` command line: ``moralgym {play,train,evaluate,compare,serve} ...``.
 
 Each subcommand lives with the module it drives and is imported only when called, so ``moralgym --help`` stays
 instant and ``moralgym evaluate`` on a strategy never imports torch.
@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("moralgym.training.cli:main", "fine-tune an LLM agent with PPO on a moral reward (--config YAML)"),
     "evaluate": ("moralgym.evaluation.cli:main_evaluate", "evaluate an agent with the paper's protocol and report"),
     "compare": ("moralgym.evaluation.cli:main_compare", "put several evaluated runs side by side"),
+    "serve": ("moralgym.serving.cli:main", "serve a game as an OpenEnv environment for LLM-RL trainers"),
 }
 
 
