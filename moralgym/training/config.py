@@ -42,6 +42,8 @@ from typing import Any
 
 ALGORITHMS = ("ppo", "grpo")
 OPPONENT_LLM = "llm"
+#: The adapter (and learner) name of the learning seats of an N-player run with ``parameter_sharing``.
+SHARED_ADAPTER = "shared"
 REPORT_TO = ("none", "tensorboard", "wandb", "all")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 #: Seeds are 32-bit (numpy's ``np.random.seed`` and torch generators take them as is).
@@ -140,25 +142,74 @@ class EnvironmentArguments:
 
     _argument_group_name = "environment"
 
-    game: str = field(default="ipd", metadata=_help("Training game (a moralgym game name). Paper: ipd."))
+    game: str = field(
+        default="ipd",
+        metadata=_help(
+            "Training game: a two-player game name (paper: ipd) or an N-player one (public_goods, n_player_ipd, "
+            "threshold_public_good, volunteers_dilemma, n_player_snowdrift)."
+        ),
+    )
+    num_players: int | None = field(
+        default=None,
+        metadata=_help(
+            "Players of an N-player game (null: moralgym.envs.n_player.DEFAULT_NUM_PLAYERS, 4); two-player games "
+            "leave it null."
+        ),
+    )
+    game_params: dict | str | None = field(
+        default=None,
+        metadata=_help(
+            "Parameters of an N-player game's builder, a YAML mapping (or JSON on the command line), e.g. "
+            "{multiplier: 3.0} for public_goods."
+        ),
+    )
     opponent: str = field(
         default="tit_for_tat",
-        metadata=_help("A fixed strategy name (tit_for_tat, random, ...) or 'llm' (two learners)."),
+        metadata=_help(
+            "A fixed strategy name (tit_for_tat, random, ...; in an N-player game one of the N-player strategies, "
+            "played in every seat that does not learn) or 'llm' (every seat learns)."
+        ),
+    )
+    learning_seats: int = field(
+        default=1,
+        metadata=_help(
+            "N-player games: the first k seats are LLM learners, the other num_players - k play the opponent "
+            "strategy (two-player games: 1; use opponent 'llm' for two learners)."
+        ),
+    )
+    parameter_sharing: bool = field(
+        default=False,
+        metadata=_help(
+            "N-player games with several learning seats: one adapter, value head and optimizer (adapter 'shared') "
+            "trained on every learning seat's samples together; false: one adapter and PPO per seat on one base."
+        ),
     )
     reward: str = field(
         default="deontological",
         metadata=_help(
-            "Reward of the learner: game, deontological, utilitarian, game_deontological, game_then_deontological, "
-            "game_then_utilitarian."
+            "Reward of the learner (N-player: of every learning seat, unless opponent_reward): game, deontological, "
+            "utilitarian, game_deontological, game_then_deontological, game_then_utilitarian (N-player games also "
+            "inequity_aversion and the virtues)."
         ),
     )
     opponent_reward: str | None = field(
-        default=None, metadata=_help("Reward of the second learner when opponent is 'llm' (default: same as reward).")
+        default=None,
+        metadata=_help(
+            "Reward of the second learner when opponent is 'llm'; in an N-player game that of every learning seat "
+            "but player_0 (default: same as reward)."
+        ),
     )
     switch_episode: int = field(
         default=500, metadata=_help("Episode at which game_then_* schedules switch. Paper: 500.")
     )
     penalty: float = field(default=3.0, metadata=_help("Deontological penalty xi. Paper: 3."))
+    reward_norm: str = field(
+        default="share",
+        metadata=_help(
+            "N-player games: the Deontological norm, how much a defection weighs given the others' cooperation "
+            "last round: share, any or majority (moralgym.envs.n_player.rewards)."
+        ),
+    )
     illegal_reward: float = field(default=-6.0, metadata=_help("Reward of an illegal answer. Paper: -6."))
     partner_illegal: str = field(
         default="last_legal",
@@ -285,7 +336,7 @@ class TrainingEvaluationArguments:
     evaluate: bool = field(default=False, metadata=_help("Evaluate the base and the trained model (paper protocol)."))
     eval_games: list[str] = field(
         default_factory=lambda: ["ipd", "stag_hunt", "chicken", "bach_or_stravinsky", "defective_coordination"],
-        metadata=_help("Games of the before/after evaluation."),
+        metadata=_help("Games of the before/after evaluation (an N-player run is evaluated on its training game)."),
     )
     eval_action_tokens: str = field(default="action34", metadata=_help("Token pair at evaluation. Paper: action34."))
     eval_episodes: int = field(default=10, metadata=_help("Evaluation episodes per game. Paper: 10."))
@@ -379,8 +430,10 @@ class TrainingConfig(
             "lora_r",
             "lora_alpha",
             "max_contexts_per_pass",
+            "learning_seats",
         ):
             self._check_positive_int(name)
+        self._check_players()
         for f in dataclasses.fields(self):  # NaN / inf pass most range checks: refuse them everywhere
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -413,7 +466,7 @@ class TrainingConfig(
             self._check_positive_int("mini_batch_size")
             if self.mini_batch_size > self.batch_size:
                 raise ValueError(
-                    f"mini_batch_size ({self.mini_batch_size}) is larger than the batch (num_envs x num_rounds = "
+                    f"mini_batch_size ({self.mini_batch_size}) is larger than the batch ({self._batch_formula()} = "
                     f"{self.batch_size}); lower it or set it to null for the whole batch"
                 )
         if self.stop_after_episodes is not None:
@@ -443,8 +496,16 @@ class TrainingConfig(
     # ------------------------------------------------------------------------------------------------ derived
     @property
     def batch_size(self) -> int:
-        """Decisions per learner per episode (the PPO batch)."""
-        return self.num_envs * self.num_rounds
+        """Decisions per learner per episode (the PPO batch): a shared adapter learns from all its seats."""
+        return self.num_envs * self.num_rounds * self.seats_per_learner
+
+    @property
+    def seats_per_learner(self) -> int:
+        """Seats whose samples one learner trains on: every learning seat with ``parameter_sharing``, else one."""
+        return len(self.learners) if self.parameter_sharing else 1
+
+    def _batch_formula(self) -> str:
+        return "num_envs x num_rounds" + (" x learning seats" if self.seats_per_learner > 1 else "")
 
     @property
     def minibatch_size(self) -> int:
@@ -455,18 +516,58 @@ class TrainingConfig(
         return self.opponent.strip().lower() == OPPONENT_LLM
 
     @property
+    def is_n_player(self) -> bool:
+        """The game is a name of the N-player registry (:mod:`moralgym.envs.n_player`; the two registries share no
+        name)."""
+        from moralgym.envs.n_player.games import N_PLAYER_GAMES
+
+        return self.game in N_PLAYER_GAMES
+
+    @property
+    def seats(self) -> list[str]:
+        """Every seat of the training game, in seat order."""
+        return [f"player_{j}" for j in range(self.num_players if self.is_n_player else 2)]
+
+    @property
     def learners(self) -> list[str]:
-        """Seats that learn: ``["player_0"]``, or both in LLM-vs-LLM."""
-        return ["player_0", "player_1"] if self.is_two_learners else ["player_0"]
+        """Seats that learn: ``["player_0"]``, or both in LLM-vs-LLM; in an N-player game the first
+        ``learning_seats`` seats, or every seat with opponent ``llm``."""
+        if not self.is_n_player:
+            return ["player_0", "player_1"] if self.is_two_learners else ["player_0"]
+        count = self.num_players if self.is_two_learners else self.learning_seats
+        return self.seats[:count]
+
+    @property
+    def fixed_seats(self) -> list[str]:
+        """Seats that play the fixed ``opponent`` strategy (none when every seat learns)."""
+        return self.seats[len(self.learners) :]
+
+    @property
+    def learner_groups(self) -> dict[str, list[str]]:
+        """Adapter name -> the seats it plays: one adapter per learning seat, named after it, or with
+        ``parameter_sharing`` the one adapter :data:`SHARED_ADAPTER` for all of them (in seat order, the order its
+        samples are concatenated in)."""
+        if self.parameter_sharing:
+            return {SHARED_ADAPTER: self.learners}
+        return {seat: [seat] for seat in self.learners}
+
+    def adapter_of(self, seat: str) -> str:
+        """The adapter that plays ``seat`` (a learning seat)."""
+        return SHARED_ADAPTER if self.parameter_sharing else seat
 
     def reward_spec(self, agent: str) -> Any:
-        """The reward object of a agent, built by name (schedules get ``switch_episode``)."""
-        from moralgym.envs import get_reward
-
+        """The reward object of a agent, built by name (schedules get ``switch_episode``); in an N-player game the
+        N-player reward of that name, with ``reward_norm``."""
         name = self.reward if agent == "player_0" or self.opponent_reward is None else self.opponent_reward
         kwargs: dict[str, Any] = {"illegal_reward": self.illegal_reward, "penalty": self.penalty}
         if name.replace("-", "_").lower().startswith("game_then"):
             kwargs["switch_episode"] = self.switch_episode
+        if self.is_n_player:
+            from moralgym.envs.n_player.rewards import get_n_player_reward
+
+            return get_n_player_reward(name, norm=self.reward_norm, **kwargs)
+        from moralgym.envs import get_reward
+
         return get_reward(name, **kwargs)
 
     @classmethod
@@ -522,13 +623,112 @@ class TrainingConfig(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
+    def _check_players(self) -> None:
+        """The N-player fields against the game's kind (two-player or N-player), with one-line errors that name the
+        value and the fix; resolves ``num_players`` (null -> the N-player default) and a JSON ``game_params``."""
+        from moralgym.envs.n_player.games import DEFAULT_NUM_PLAYERS, list_n_player_games
+        from moralgym.envs.n_player.rewards import DEFAULT_NORM, DEONTOLOGICAL_NORMS
+
+        self._check_choice("reward_norm", tuple(DEONTOLOGICAL_NORMS))
+        self.game_params = _parse_game_params(self.game_params)
+        if not self.is_n_player:
+            n_player_games = ", ".join(list_n_player_games())
+            for name, value, default in (
+                ("num_players", self.num_players, None),
+                ("game_params", self.game_params, None),
+                ("learning_seats", self.learning_seats, 1),
+                ("parameter_sharing", self.parameter_sharing, False),
+                ("reward_norm", self.reward_norm, DEFAULT_NORM),
+            ):
+                if value != default:
+                    leave = "unset" if default is None else f"at {default!r}"
+                    raise ValueError(
+                        f"{name}={value!r} applies to N-player games, but game {self.game!r} is not one; pick an "
+                        f"N-player game ({n_player_games}) or leave {name} {leave}"
+                        + (" (two learners in a two-player game: opponent llm)" if name == "learning_seats" else "")
+                    )
+            return
+        if self.num_players is None:
+            self.num_players = DEFAULT_NUM_PLAYERS
+        players = self.num_players
+        if isinstance(players, bool) or not isinstance(players, int) or players < 2:
+            raise ValueError(f"num_players must be an integer >= 2 (players of {self.game!r}), got {players!r}")
+        if self.learning_seats > players:
+            raise ValueError(
+                f"learning_seats ({self.learning_seats}) is larger than num_players ({players}); pass at most "
+                f"{players} (opponent llm: every seat learns)"
+            )
+        if self.is_two_learners and self.learning_seats not in (1, players):
+            raise ValueError(
+                f"opponent 'llm' makes all {players} seats learn, but learning_seats is {self.learning_seats}; "
+                f"leave learning_seats at 1 (or {players}), or name a fixed strategy as opponent"
+            )
+        if self.parameter_sharing and len(self.learners) < 2:
+            raise ValueError(
+                "parameter_sharing shares one adapter between learning seats, but only player_0 learns; set "
+                "learning_seats >= 2 (or opponent llm), or parameter_sharing false"
+            )
+        if self.partner_illegal != "last_legal":
+            raise ValueError(
+                f"partner_illegal {self.partner_illegal!r} is a two-player rule; N-player games score an illegal "
+                "answer's partners by 'last_legal' (moralgym.envs.n_player.rewards): leave partner_illegal at last_legal"
+            )
+        if self.algorithm == "grpo":
+            raise ValueError(
+                f"algorithm 'grpo' trains on two-player games only, got the N-player game {self.game!r}; use "
+                "algorithm 'ppo'"
+            )
+        if self.evaluate and self.game_params:
+            raise ValueError(
+                f"evaluate: the evaluation after training plays {self.game!r} with its default parameters (the "
+                f"harness takes no game_params), not game_params {self.game_params}; set evaluate false, or drop "
+                "game_params"
+            )
+
     def _check_names(self) -> None:
         """Resolve game, opponent, rewards and tokens now, so a typo fails before the model loads."""
+        if self.is_n_player:
+            self._check_n_player_names()
+        else:
+            self._check_two_player_names()
+        self._check_tokens()
+
+    def _check_n_player_names(self) -> None:
+        """:meth:`_check_names` of an N-player run: game, rewards and strategies in the N-player registries."""
+        from moralgym.envs.n_player import get_n_player_game, make_n_player_opponent
+
+        try:
+            get_n_player_game(self.game, self.num_players, **(self.game_params or {}))
+        except (KeyError, TypeError, ValueError) as error:
+            which = "game_params" if self.game_params and not isinstance(error, KeyError) else "game"
+            raise ValueError(f"{which}: {_message(error)}") from None
+        for agent in self.learners:
+            try:
+                self.reward_spec(agent)
+            except (KeyError, TypeError) as error:
+                which = "reward" if agent == "player_0" or self.opponent_reward is None else "opponent_reward"
+                raise ValueError(f"{which}: {_message(error)}") from None
+        for name in ("opponent", "eval_opponent"):
+            value = getattr(self, name)
+            if name == "opponent" and self.is_two_learners:
+                continue
+            try:
+                make_n_player_opponent(value)
+            except (KeyError, TypeError) as error:
+                hint = "; or 'llm' for every seat to learn" if name == "opponent" else ""
+                raise ValueError(f"{name}: {_message(error)} (N-player game {self.game!r}{hint})") from None
+
+    def _check_two_player_names(self) -> None:
+        """:meth:`_check_names` of a two-player run."""
         from moralgym.envs import get_game, make_opponent
 
         try:
             get_game(self.game)
-        except (KeyError, ValueError) as error:
+        except KeyError as error:
+            from moralgym.envs.n_player.games import list_n_player_games
+
+            raise ValueError(f"game: {_message(error)}; N-player games: {', '.join(list_n_player_games())}") from None
+        except ValueError as error:
             raise ValueError(f"game: {error}") from None
         for agent in self.learners:
             try:
@@ -544,6 +744,8 @@ class TrainingConfig(
                 make_opponent(value)
             except (KeyError, TypeError) as error:
                 raise ValueError(f"{name}: {error} (or 'llm' for a second learning LLM)") from None
+
+    def _check_tokens(self) -> None:
         try:
             from moralgym.agents.llm.prompts import get_action_tokens
 
@@ -556,6 +758,32 @@ class TrainingConfig(
                         raise ValueError(f"{name}: {error}") from None
         except ImportError:  # the LLM extra is not installed: checked again when the model loads
             pass
+
+
+def _message(error: BaseException) -> str:
+    """An error's message, without the quotes ``str(KeyError(...))`` adds."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
+def _parse_game_params(value: Any) -> dict[str, Any] | None:
+    """``game_params`` as a dict: a YAML mapping as is, a command-line string parsed as JSON (``{"multiplier": 3}``)
+    or YAML; null or an empty mapping is ``None``."""
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            value = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ValueError(
+                f"game_params must be a mapping such as '{{\"multiplier\": 3.0}}', got {value!r}"
+            ) from None
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ValueError(
+            f"game_params must be a mapping of parameter names to values, e.g. {{multiplier: 3.0}}, got {value!r}"
+        )
+    return dict(value) or None
 
 
 #: The argument groups of :class:`TrainingConfig` in field order: the CLI parses each as its own dataclass (one

@@ -5,6 +5,11 @@ fixed evaluation seed); the base model -- the same weights with every adapter di
 the very same prompts (same states, token orders and sampling uniforms) as the reference. Both use the training
 run's answer prefix and number of sampled tokens. ``evaluation/`` gets the tables, ``report.html`` and its figures
 (with the run's learning curve).
+
+An N-player run (docs/training.md "N-player games") is evaluated with the harness's N-player protocol on its
+training game at its ``num_players``: the adapter that plays seat 0 sits in seat 0, every other seat holds a
+co-player of ``eval_opponent`` (the paper's Random), ``eval_episodes`` x ``eval_rounds``, one evaluation seed for
+the base and the fine-tuned model alike.
 """
 
 from __future__ import annotations
@@ -16,16 +21,28 @@ if TYPE_CHECKING:
     from moralgym.training.config import TrainingConfig
 
 METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian", "game_payoff")
+#: The N-player protocol's further summary metrics: the others' cooperation, the collective payoff, the Game regret.
+N_PLAYER_METRICS = (*METRICS, "others_cooperation_rate", "total_payoff", "regret_game")
+
+
+def evaluation_games(config: TrainingConfig) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The games of the evaluation after training and the harness settings they need: ``eval_games`` for a
+    two-player run; the training game at ``num_players`` for an N-player run."""
+    if getattr(config, "is_n_player", False):
+        return (config.game,), {"num_players": config.num_players}
+    return tuple(config.eval_games), {}
 
 
 def evaluate_before_after(
     model: Any, tokenizer: Any, config: TrainingConfig, agent: str = "player_0"
 ) -> dict[str, Any]:
-    """Evaluate ``agent``'s adapter and the base model; writes ``evaluation/`` under the run directory and returns
-    ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged over games.
+    """Evaluate the adapter that plays seat ``agent`` and the base model; writes ``evaluation/`` under the run
+    directory and returns ``{"base": {...}, "fine_tuned": {...}, "per_game": {...}, ...}`` with the metrics averaged
+    over games.
 
     The protocol's settings are the config's :class:`~moralgym.training.config.TrainingEvaluationArguments`
-    (``eval_*``); the prompt's wording, answer prefix and length, and the rewards' penalty, are the training run's."""
+    (``eval_*``); the prompt's wording, answer prefix and length, and the rewards' penalty, are the training run's.
+    The games: :func:`evaluation_games`."""
     from moralgym.agents.llm.policy import LLMPolicy
     from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate
@@ -36,13 +53,17 @@ def evaluate_before_after(
     )
     common = dict(prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, prefix_cache=True)
     model.eval()
-    tuned = LLMPolicy(model, tokenizer, adapter_name=agent, **common)
+    adapter = config.adapter_of(agent) if hasattr(config, "adapter_of") else agent  # a shared adapter's name
+    games, players = evaluation_games(config)
+    metrics = N_PLAYER_METRICS if players else METRICS
+    tuned = LLMPolicy(model, tokenizer, adapter_name=adapter, **common)
     base = LLMPolicy(model, tokenizer, adapter_name="__base__", **common)  # every adapter disabled, no copy
     variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
     result = evaluate(
         LLMAgent(tuned, name="fine_tuned", variants=variant),
         reference=LLMAgent(base, name="base", variants=variant),
-        games=tuple(config.eval_games),
+        games=games,
+        **players,
         opponents=(config.eval_opponent,),
         num_episodes=config.eval_episodes,
         num_rounds=config.eval_rounds,
@@ -50,7 +71,7 @@ def evaluate_before_after(
         penalty=config.penalty,
         illegal_reward=config.illegal_reward,
     )
-    model.set_adapter(agent)
+    model.set_adapter(adapter)
     run_dir = Path(config.output_dir)
     run_name = getattr(config, "run_name", None) or run_dir.resolve().name
     result.config.update(
@@ -69,15 +90,14 @@ def evaluate_before_after(
     write_report(run_dir, result, run_name)
     per_game: dict[str, dict[str, dict[str, float]]] = {}
     for row in result.summary:
-        per_game.setdefault(row["agent"], {})[row["game"]] = {m: float(row[m]) for m in METRICS if m in row}
+        per_game.setdefault(row["agent"], {})[row["game"]] = {m: float(row[m]) for m in metrics if m in row}
     overall = {
-        agent: {
-            m: sum(g[m] for g in games.values()) / len(games) for m in METRICS if all(m in g for g in games.values())
-        }
-        for agent, games in per_game.items()
+        name: {m: sum(g[m] for g in rows.values()) / len(rows) for m in metrics if all(m in g for g in rows.values())}
+        for name, rows in per_game.items()
     }
     return {
-        "games": list(config.eval_games),
+        "games": list(games),
+        **players,
         "episodes": config.eval_episodes,
         "rounds": config.eval_rounds,
         "tokens": config.eval_action_tokens,

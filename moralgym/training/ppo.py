@@ -1,5 +1,9 @@
 """``MoralPPOTrainer``: the paper's PPO fine-tuning of an LLM agent on a matrix game, as one readable loop.
 
+It also trains LLM agents in N-player games (docs/training.md "N-player games"): one learner per learning seat
+(adapters named after the seats), or with ``parameter_sharing`` one learner, adapter ``shared``, trained on every
+learning seat's samples concatenated in seat order; the other seats play a fixed N-player strategy.
+
 Read it top to bottom (CleanRL style):
 
 1. setup    -- base LM + one LoRA adapter and one value head per learning agent, Adam, KL controller, running
@@ -83,7 +87,6 @@ from moralgym.training.ppo_math import (
     ppo_loss,
 )
 from moralgym.training.rollout import (
-    AGENTS,
     SHUFFLE_STREAM,
     TORCH_STREAM,
     derive_seed,
@@ -107,7 +110,11 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class Learner:
-    """Everything one learning agent owns: adapter name, value head, optimizer, KL controller, reward statistics."""
+    """Everything one learning agent owns: adapter name, value head, optimizer, KL controller, reward statistics.
+
+    ``seats``: the seats it plays and learns from (its own, or every learning seat with a shared adapter), whose
+    samples it trains on concatenated in this order; ``index``: the seat index its seeds derive from (its first
+    seat's), so a two-player learner keeps the seeds it always had."""
 
     agent: str
     value_head: ValueHead
@@ -118,6 +125,8 @@ class Learner:
     backward_passes: int = 0
     optimizer_steps: int = 0
     params: list[torch.nn.Parameter] = field(default_factory=list)
+    seats: list[str] = field(default_factory=list)
+    index: int = 0
 
 
 #: The per-minibatch statistics the update logs as ``ppo/<name>`` (each the mean over minibatches), in log order.
@@ -242,7 +251,8 @@ class MoralPPOTrainer:
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         self.tokenizer = tokenizer
-        self.agents = config.learners
+        groups = config.learner_groups  # adapter name -> the seats it plays
+        self.agents = list(groups)
         self.model = add_learner_adapters(model, self.agents, lora_config_from(config), config.init_adapter)
         if not config.load_in_4bit:
             self.model.to(self.accelerator.device)
@@ -258,7 +268,8 @@ class MoralPPOTrainer:
         prompt = self.prompts[0]
         hidden = hidden_size_of(self.model)
         self.learners: dict[str, Learner] = {}
-        for index, agent in enumerate(self.agents):
+        for agent, seats in groups.items():
+            index = config.learners.index(seats[0])  # the learning seats come first: the position is the seat index
             torch.manual_seed(derive_seed(config.seed, 7, index))  # value-head init is part of the run's seed
             head = ValueHead(hidden, config.value_head_dropout).to(self.device)
             if config.init_adapter is not None:
@@ -281,17 +292,33 @@ class MoralPPOTrainer:
                 prefix_cache=True,
                 adapter_name=agent,
             )
-            self.learners[agent] = Learner(agent, head, optimizer, controller, RunningMoments(), policy, params=params)
+            self.learners[agent] = Learner(
+                agent, head, optimizer, controller, RunningMoments(), policy, params=params, seats=seats, index=index
+            )
         #: Reference log-probs per (query, response): the base never changes, so each context is scored once.
         self.reference_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], list[float]] = {}
-        self.opponent = None
-        if not config.is_two_learners:
-            from moralgym.envs import make_opponent
-
-            self.opponent = make_opponent(config.opponent)
+        self.opponent = self._fixed_opponents()
         self.episode = 0
         self.timers = {"generate": 0.0, "scoring": 0.0, "update": 0.0}
         self._loggers: list[Any] = []
+
+    def _fixed_opponents(self) -> Any:
+        """What :func:`play_episode` seats beside the learners: the two-player opponent strategy (``None`` in LLM vs
+        LLM), or in an N-player game ``{seat: N-player strategy}`` for every seat that does not learn."""
+        config = self.config
+        if config.is_n_player:
+            from moralgym.envs.n_player import make_n_player_opponent
+
+            return {seat: make_n_player_opponent(config.opponent) for seat in config.fixed_seats}
+        if config.is_two_learners:
+            return None
+        from moralgym.envs import make_opponent
+
+        return make_opponent(config.opponent)
+
+    def _learner_samples(self, learner: Learner, rollout: Any) -> list[StepRecord]:
+        """A learner's samples of an episode: its seats' records concatenated in seat order."""
+        return [sample for seat in learner.seats for sample in rollout.samples[seat]]
 
     # -------------------------------------------------------------------------------------------- helpers
     @property
@@ -366,7 +393,7 @@ class MoralPPOTrainer:
         torch.manual_seed(derive_seed(config.seed, TORCH_STREAM, self.rank, episode))  # dropout masks
         started = time.perf_counter()
         clock = Stopwatch(self.timers)
-        policies = {agent: learner.policy for agent, learner in self.learners.items()}
+        policies = {seat: learner.policy for learner in self.learners.values() for seat in learner.seats}
         with clock("generate"):
             rollout = play_episode(
                 self.envs,
@@ -381,9 +408,10 @@ class MoralPPOTrainer:
         metrics: dict[str, Any] = {"episode": episode}
         for agent, learner in self.learners.items():
             prefix = "" if len(self.learners) == 1 else f"{agent}/"
-            samples = rollout.samples[agent]
+            samples = self._learner_samples(learner, rollout)
             metrics.update(self._across_processes(rollout_metrics(samples, prefix)))
-            metrics[f"{prefix}env/reward_name"] = samples[0].reward_name
+            names = list(dict.fromkeys(sample.reward_name for sample in samples))  # seats may differ (shared adapter)
+            metrics[f"{prefix}env/reward_name"] = names[0] if len(names) == 1 else "+".join(map(str, names))
             metrics.update({f"{prefix}{k}": v for k, v in self.update(learner, samples, episode).items()})
         trim_heap()  # the update's freed activations below the mmap threshold (moralgym.training.memory)
         metrics["time/episode_s"] = time.perf_counter() - started
@@ -648,9 +676,7 @@ class MoralPPOTrainer:
 
     def _minibatches(self, n: int, episode: int, learner: Learner) -> list[list[list[int]]]:
         """Per epoch, the shuffled minibatches of sample indices (seeded by run, rank, episode and agent)."""
-        rng = np.random.default_rng(
-            derive_seed(self.config.seed, SHUFFLE_STREAM, self.rank, episode, AGENTS.index(learner.agent))
-        )
+        rng = np.random.default_rng(derive_seed(self.config.seed, SHUFFLE_STREAM, self.rank, episode, learner.index))
         size = self.config.minibatch_size
         epochs = []
         for _ in range(self.config.ppo_epochs):
@@ -711,11 +737,12 @@ class MoralPPOTrainer:
 
     # -------------------------------------------------------------------------------------------- saving
     def save_final(self) -> dict[str, Path]:
-        """Write each agent's adapter (``adapter/`` for player_0, ``adapter_player_1/``) with its value head."""
+        """Write each agent's adapter with its value head: ``adapter/`` for the one that plays player_0 (a shared
+        adapter included), ``adapter_player_1/``, ``adapter_player_2/`` ... for the other seats' own."""
         paths = {}
         if self.is_main:
             for agent, learner in self.learners.items():
-                name = "adapter" if agent == "player_0" else f"adapter_{agent}"
+                name = "adapter" if "player_0" in learner.seats else f"adapter_{agent}"
                 paths[agent] = save_adapter(self.model, agent, self.output_dir / name, learner.value_head)
         self.accelerator.wait_for_everyone()
         return paths
