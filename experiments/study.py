@@ -4,6 +4,8 @@
     python experiments/study.py --scale paper --experiments de_vs_tft  # Gemma-2-2b-it, 4-bit, 1000 episodes (GPU)
     python experiments/study.py --scale cpu --summarise-only           # rebuild the tables from finished runs
     python experiments/study.py --config my_study.yaml --seeds 4       # options from a YAML file, flags override
+    python experiments/study.py --scale cpu --seeds 1 2 3 --ray-address local  # runs as Ray tasks on this machine
+    python experiments/study.py --scale paper --ray-address auto       # ... on the cluster `ray start` runs here
 
 Experiments are the paper configs in ``configs/paper/`` (one per reward x opponent of the paper); ``--scale cpu``
 applies ``configs/study/cpu.yaml`` on top (same code, smaller model and budget). Each run goes to
@@ -12,6 +14,10 @@ interrupted one resumes from its last checkpoint. After training, each run is ev
 (base vs fine-tuned, five games, tokens action3/action4) and on the generalisation variants (original tokens,
 swapped token meanings, other phrasings). "Game, then moral" runs are also evaluated at the switch episode, for the
 unlearning comparison. ``OUT/SCALE/study.json`` and ``study.md`` collect every number with its spread over seeds.
+
+With ``--ray-address`` each (experiment, seed) run is a Ray task (one GPU per run at paper scale, CPUs at CPU
+scale), written to the same run directory, skipped when finished, retried when it fails; the tables are built once
+every run has ended, with the same numbers as the sequential runner (docs/scale_out.md).
 """
 
 # No ``from __future__ import annotations``: StudyArguments' annotations must be real types. This file is also loaded
@@ -24,11 +30,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from moralgym.cli_args import SWITCH, dataclass_parser
+
+if TYPE_CHECKING:
+    from moralgym.training.ray_runs import RayOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = ROOT / "configs" / "paper"
@@ -46,6 +55,9 @@ DEFAULT_VARIANTS = (
     "action_game_state",
 )
 METRICS = ("cooperation_rate", "illegal_rate", "regret_deontological", "regret_utilitarian")
+#: Memory a CPU-scale run reserves on Ray unless told otherwise: the CPU study's measured peak is 4.6-5.9 GiB per
+#: run (docs/reproduction.md), so Ray packs no more runs on a node than its memory holds.
+CPU_RUN_MEMORY_GIB = 6.0
 
 ModelFactory = Callable[[], tuple[Any, Any]]
 
@@ -411,8 +423,14 @@ def run_study(
     overrides: dict[str, Any] | None = None,
     variants: Sequence[str] = DEFAULT_VARIANTS,
     model_factory: ModelFactory | None = None,
+    ray: "RayOptions | None" = None,
 ) -> dict[str, Any]:
-    """Every experiment x seed (skipping finished ones), then the summary tables."""
+    """Every experiment x seed (skipping finished ones), then the summary tables.
+
+    With ``ray`` the runs are Ray tasks (:func:`run_study_on_ray`); ``model_factory`` must then be picklable.
+    """
+    if ray is not None:
+        return run_study_on_ray(scale, seeds, experiments, out, overrides, variants, model_factory, ray)
     names = list(experiments or experiment_names())
     for name in names:
         for seed in seeds:
@@ -420,6 +438,50 @@ def run_study(
             print(f"[study] {scale} {name} seed {seed} -> {config.output_dir}", flush=True)
             run_experiment(config, variants=variants, model_factory=model_factory)
     return summarise(out, scale)
+
+
+def run_complete(config: Any, variants: Sequence[str]) -> bool:
+    """The run is finished and evaluated on every one of ``variants``: :func:`run_experiment` would only read it
+    back, so the Ray runner does not submit it."""
+    summary = _read_json(Path(config.output_dir) / "summary.json")
+    return bool(summary and summary.get("finished") and set(variants) <= set(summary.get("variants") or ()))
+
+
+def run_study_on_ray(
+    scale: str,
+    seeds: Sequence[int],
+    experiments: Sequence[str] | None,
+    out: Path,
+    overrides: dict[str, Any] | None,
+    variants: Sequence[str],
+    model_factory: ModelFactory | None,
+    ray: "RayOptions",
+) -> dict[str, Any]:
+    """Each (experiment, seed) as a Ray task running :func:`run_experiment`, the tables once all have ended.
+
+    The runs are the sequential runner's (same configs, same run directories, same seeds), so the numbers are
+    too; a CPU-scale run reserves :data:`CPU_RUN_MEMORY_GIB` unless ``ray.memory_per_run_gib`` says otherwise.
+    Raises :class:`~moralgym.training.ray_runs.RunsFailed` (carrying the summary of the runs that finished) if
+    some runs still failed after their retries.
+    """
+    import functools
+
+    from moralgym.training import ray_runs
+
+    if scale == "cpu" and ray.memory_per_run_gib is None:
+        ray = dataclasses.replace(ray, memory_per_run_gib=CPU_RUN_MEMORY_GIB)
+    execute = functools.partial(run_experiment, variants=tuple(variants), model_factory=model_factory)
+    specs = []
+    for name in experiments or experiment_names():
+        for seed in seeds:
+            config = experiment_config(name, scale, seed, out, overrides)
+            finished = run_complete(config, variants)
+            specs.append(ray_runs.RunSpec(f"{name} seed {seed}", config, execute, finished=finished))
+    report = ray_runs.run_on_ray(specs, ray, log=lambda message: print(f"[study] {message}", flush=True))
+    study = summarise(out, scale)
+    if report.failed:
+        raise ray_runs.RunsFailed(report.failed, study)
+    return study
 
 
 @dataclass
@@ -448,6 +510,28 @@ class StudyArguments:
         metadata={"help": "override any TrainingConfig field", "metavar": "KEY=VALUE", "cli": {"nargs": "*"}},
     )
     summarise_only: bool = field(default=False, metadata={"help": "only rebuild study.json/study.md", "cli": SWITCH})
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "run each (experiment, seed) as a Ray task: 'local' starts a Ray cluster on this machine, 'auto' "
+            "joins the one `ray start` runs here, HOST:PORT a remote one (default: one run after another, no Ray)"
+        },
+    )
+    ray_num_cpus: int | None = field(
+        default=None, metadata={"help": "CPUs of the local Ray cluster (--ray-address local; default: all cores)"}
+    )
+    ray_cpus_per_run: int | None = field(
+        default=None,
+        metadata={"help": "CPUs each run asks Ray for, and torch's threads in it (default: torch_num_threads, else 1)"},
+    )
+    ray_gpus_per_run: float | None = field(
+        default=None, metadata={"help": "GPUs each run asks Ray for (default: 1 at paper scale, 0 at CPU scale)"}
+    )
+    ray_memory_per_run: float | None = field(
+        default=None,
+        metadata={"help": f"GiB of memory each run reserves on Ray (default: {CPU_RUN_MEMORY_GIB:g} at CPU scale)"},
+    )
+    ray_max_retries: int = field(default=1, metadata={"help": "Ray retries of a failed run before it is reported"})
 
     def overrides(self) -> dict[str, Any]:
         """``--set KEY=VALUE ...`` as ``{key: YAML value}``."""
@@ -459,21 +543,68 @@ class StudyArguments:
             overrides[key] = yaml.safe_load(value)
         return overrides
 
+    def ray_options(self) -> "RayOptions | None":
+        """The ``--ray-*`` options (``None``: no ``--ray-address``, the sequential runner); ``ValueError`` if one is
+        given without ``--ray-address`` or out of range."""
+        from moralgym.training.ray_runs import RayOptions
+
+        given = [f.name for f in dataclasses.fields(self) if f.name.startswith("ray_") and f.name != "ray_address"]
+        given = [name for name in given if getattr(self, name) != StudyArguments.__dataclass_fields__[name].default]
+        if self.ray_address is None:
+            if given:
+                flags = ", ".join("--" + name.replace("_", "-") for name in given)
+                raise ValueError(f"{flags} need --ray-address (local, auto or HOST:PORT)")
+            return None
+        return RayOptions(
+            address=self.ray_address,
+            num_cpus=self.ray_num_cpus,
+            cpus_per_run=self.ray_cpus_per_run,
+            gpus_per_run=self.ray_gpus_per_run,
+            memory_per_run_gib=self.ray_memory_per_run,
+            max_retries=self.ray_max_retries,
+        )
+
 
 def parse_args(argv: Sequence[str] | None = None) -> StudyArguments:
     """The study's options: flags, over an optional ``--config FILE.yaml``."""
     parser = dataclass_parser(StudyArguments, prog="study.py", description=__doc__, dashed=True)
     (args,) = parser.parse(argv)
+    try:
+        args.ray_options()
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """0 done; 1 some Ray runs failed after their retries (listed, one line each, after the table of the others);
+    2 bad options, or Ray asked for but not installed; 130 Ctrl-C on Ray (the runs checkpoint, a rerun resumes)."""
+    from moralgym.training.ray_runs import RayUnavailable, RayUsageError, RunsFailed
+
     args = parse_args(argv)
     out = Path(args.out)
     if args.summarise_only:
         study = summarise(out, args.scale)
     else:
-        study = run_study(args.scale, args.seeds, args.experiments, out, args.overrides(), args.variants)
+        try:
+            study = run_study(
+                args.scale, args.seeds, args.experiments, out, args.overrides(), args.variants, ray=args.ray_options()
+            )
+        except (RayUnavailable, RayUsageError) as error:
+            print(f"study.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+        except RunsFailed as failed:
+            print(markdown_table(failed.result))
+            print("\n".join(f"[study] {line}" for line in failed.lines()), file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            if args.ray_address is None:
+                raise
+            print(
+                "study.py: interrupted; the runs checkpointed their last episode: rerun the command to resume them",
+                file=sys.stderr,
+            )
+            return 130
     print(markdown_table(study))
     return 0
 

@@ -11,10 +11,15 @@ is writable, that it holds no earlier run (unless ``--resume`` or ``--overwrite`
 the same run (a valid checkpoint, no result-changing field changed). Every user error is one line on stderr naming
 the problem and the fix, exit code 2 (``--debug`` raises it with its traceback instead); Ctrl-C checkpoints the last
 completed episode and exits with 130 and the command that resumes.
+
+Several configs (``--config A.yaml --config B.yaml``, field flags applying to each) run as Ray tasks, one per config,
+on a local Ray cluster or the one ``--ray_address auto`` joins (:func:`main_run_list`, docs/scale_out.md): every
+config is parsed and preflighted, and the output_dirs checked distinct, before any run starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -55,6 +60,18 @@ RUN_FILES = (
     "wandb",
     "grpo",
 )
+
+
+#: ``moralgym train`` flags of a run list (several ``--config``): where the runs go and what each asks for, as
+#: ``flag: (RayOptions field, type)`` (moralgym.training.ray_runs.RayOptions).
+RAY_FLAGS = {
+    "--ray_address": ("address", str),
+    "--ray_num_cpus": ("num_cpus", int),
+    "--ray_cpus_per_run": ("cpus_per_run", int),
+    "--ray_gpus_per_run": ("gpus_per_run", float),
+    "--ray_memory_per_run": ("memory_per_run_gib", float),
+    "--ray_max_retries": ("max_retries", int),
+}
 
 
 class UsageError(ValueError):
@@ -409,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         print(f"usage: {USAGE}\nquick start: moralgym train --config configs/quickstart.yaml", file=sys.stderr)
         return 2
+    if is_run_list(argv):
+        return main_run_list(argv, debug)
     try:
         try:
             config = parse_config(argv)
@@ -451,6 +470,140 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+# ------------------------------------------------------------------------------------------------ run lists
+def is_run_list(argv: Sequence[str]) -> bool:
+    """Several ``--config`` files, or any ``--ray_*`` flag: the runs go to Ray (:func:`main_run_list`)."""
+    flags = [arg.partition("=")[0] for arg in argv]
+    return flags.count("--config") > 1 or any(flag in RAY_FLAGS for flag in flags)
+
+
+def split_run_list(argv: Sequence[str]) -> tuple[list[str], dict[str, Any], list[str]]:
+    """A run list's ``--config`` files, its ``--ray_*`` values as RayOptions fields, and the field flags that apply
+    to every config (``--flag value`` or ``--flag=value``)."""
+    configs: list[str] = []
+    ray: dict[str, Any] = {}
+    shared: list[str] = []
+    index = 0
+    while index < len(argv):
+        flag, equals, value = argv[index].partition("=")
+        if flag != "--config" and flag not in RAY_FLAGS:
+            shared.append(argv[index])
+            index += 1
+            continue
+        if not equals:
+            if index + 1 >= len(argv) or argv[index + 1].startswith("--"):
+                raise UsageError(f"{flag} needs a value: moralgym train --config A.yaml --config B.yaml {flag} VALUE")
+            value = argv[index + 1]
+        index += 1 if equals else 2
+        if flag == "--config":
+            configs.append(value)
+            continue
+        name, kind = RAY_FLAGS[flag]
+        try:
+            ray[name] = kind(value)
+        except ValueError:
+            raise UsageError(f"{flag} expects {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if not configs:
+        raise UsageError("the --ray_* flags run configs on Ray: give them with --config A.yaml [--config B.yaml ...]")
+    return configs, ray, shared
+
+
+def run_complete(config: TrainingConfig) -> bool:
+    """The run in output_dir finished this config's episodes (and its evaluation, if asked): a ``--resume`` of it
+    would only redo the evaluation, so a run list skips it."""
+    path = Path(config.output_dir) / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    return bool(
+        summary.get("finished")
+        and summary.get("episodes") == config.num_episodes
+        and ("evaluation" in summary or not config.evaluate)
+    )
+
+
+def train_in_ray_task(config: TrainingConfig) -> dict[str, Any]:
+    """One config of a run list, as its Ray task runs it: :func:`run`, with its own preflight.
+
+    The driver's preflight found output_dir without a run (or with the one ``--resume`` continues or
+    ``--overwrite`` replaces). Run files there although neither was asked are this task's own earlier attempt, which
+    failed and which Ray retries: the retry continues it with ``--resume`` (checked like any resume), or replaces it
+    where there are no checkpoints to continue (GRPO).
+    """
+    if not (config.resume or config.overwrite) and existing_run_files(Path(config.output_dir)):
+        name = "resume" if config.algorithm == "ppo" else "overwrite"
+        _say(f"retry: {config.output_dir} holds this run's failed attempt; continuing with --{name}")
+        config = dataclasses.replace(config, **{name: True})
+    return run(config)
+
+
+def parse_run_list(argv: Sequence[str]) -> tuple[list[str], list[TrainingConfig], Any]:
+    """Config files, their configs (each file with the shared flags) and the RayOptions; every check that needs no
+    run: each config's preflight, distinct output_dirs. Raises ``UsageError`` naming the config file at fault."""
+    from moralgym.training.ray_runs import RayOptions, check_distinct_output_dirs
+
+    paths, ray_values, shared = split_run_list(argv)
+    options = RayOptions(**ray_values)
+    configs = []
+    for path in paths:
+        try:
+            configs.append(parse_config(["--config", path, *shared]))
+        except (ValueError, FileNotFoundError) as error:
+            raise UsageError(f"{path}: {_one_line(error)}") from error
+    check_distinct_output_dirs(configs, paths)
+    for path, config in zip(paths, configs, strict=True):
+        try:
+            preflight(config)
+        except (ValueError, FileNotFoundError) as error:
+            raise UsageError(f"{path}: {_one_line(error)}") from error
+    return paths, configs, options
+
+
+def main_run_list(argv: list[str], debug: bool = False) -> int:
+    """``moralgym train --config A.yaml --config B.yaml ... [--ray_address auto] [--<field> VALUE ...]``: each
+    config a Ray task (:func:`moralgym.training.ray_runs.run_on_ray`). Returns 0 when every run finished (or had
+    before, with ``--resume``), 2 for bad input (nothing started), 1 when some runs failed after their retries (each
+    listed on one line; the others finished), 130 on Ctrl-C."""
+    from moralgym.training.ray_runs import RayUnavailable, RunsFailed, RunSpec, import_ray, run_on_ray
+
+    try:
+        try:
+            paths, configs, options = parse_run_list(argv)
+            finished = [config.resume and run_complete(config) for config in configs]
+            if not all(finished):
+                import_ray()
+        except (ValueError, FileNotFoundError, RayUnavailable) as error:
+            if debug:
+                raise
+            print(f"moralgym train: {_one_line(error)}", file=sys.stderr)
+            return 2
+        specs = [
+            RunSpec(path, config, train_in_ray_task, finished=done)
+            for path, config, done in zip(paths, configs, finished, strict=True)
+        ]
+        report = run_on_ray(specs, options, log=_say)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(
+            "moralgym train: interrupted; the runs checkpointed their last completed episode; continue them with "
+            "the same command and --resume",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback; --debug shows it
+        if debug:
+            raise
+        print(
+            f"moralgym train: {type(error).__name__}: {_one_line(error)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    if report.failed:
+        for line in RunsFailed(report.failed).lines():
+            print(f"moralgym train: {line}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
