@@ -390,3 +390,16 @@ def test_overwrite_keeps_the_earlier_run_when_the_model_fails_to_load(workdir, r
     assert train(workdir, out, "--overwrite", "--model_name_or_path", str(tmp_path / "empty_model")) == 1
     assert "--debug" in one_line_error(capsys)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_files_named_per_seat_or_per_evaluation_count_as_run_files(tmp_path):
+    # An N-player run with three learning seats writes adapter_player_2/; a transfer study transfer_evaluation/.
+    from moralgym.training.cli import clear_run, existing_run_files
+
+    for name in ("adapter_player_2", "transfer_evaluation", "evaluation_variants_17"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file").write_text("x")
+    (tmp_path / "notes.txt").write_text("mine")
+    assert sorted(existing_run_files(tmp_path)) == ["adapter_player_2", "evaluation_variants_17", "transfer_evaluation"]
+    clear_run(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

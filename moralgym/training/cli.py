@@ -54,12 +54,16 @@ RUN_FILES = (
     "learning_curve.png",
     "evaluation",
     "evaluation_variants",
+    "transfer_evaluation",
     "game_phase",
     "game_phase.json",
     "tensorboard",
     "wandb",
     "grpo",
 )
+#: The same for files named per seat or per earlier evaluation: adapters of seats 2.. (N-player runs with several
+#: learning seats) and the earlier prompt-variant evaluations a study kept.
+RUN_FILE_PATTERNS = ("adapter_player_*", "evaluation_variants_*")
 
 
 #: ``moralgym train`` flags of a run list (several ``--config``): where the runs go and what each asks for, as
@@ -196,7 +200,8 @@ def existing_run_files(output_dir: Path) -> list[str]:
     if not output_dir.is_dir():
         return []
     found = [name for name in RUN_FILES if (output_dir / name).exists()]
-    return found + sorted(p.name for p in output_dir.glob("evaluation_variants_*"))
+    more = [p.name for pattern in RUN_FILE_PATTERNS for p in output_dir.glob(pattern) if p.name not in found]
+    return found + sorted(more)
 
 
 def clear_run(output_dir: Path) -> list[str]:
