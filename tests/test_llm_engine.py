@@ -27,7 +27,7 @@ def test_last_positions_index_the_end_of_the_rows():
 
 def test_the_lm_head_gets_a_contiguous_matrix_with_the_same_logits():
     # transformers slices an int logits_to_keep (hidden[:, -1:]), a view torch's matmul multiplies row by row with a
-    # copy of the LM head's weight per row (docs/benchmarks.md, "Time of the quick start"); the engine passes indices.
+    # copy of the LM head's weight per row (docs/benchmarks.md, "The LM head"); the engine passes indices.
     model, tokenizer = tiny_model_and_tokenizer(seed=0)
     model.eval()
     ids, mask, positions = left_pad([[5, 6, 7, 8, 9], [10, 11, 12]], tokenizer.pad_token_id)

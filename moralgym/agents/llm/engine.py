@@ -199,8 +199,8 @@ def last_positions(input_ids: torch.Tensor, count: int = 1) -> torch.Tensor:
     Why: transformers slices an int (``hidden[:, -count:]``), a view whose batch stride is the whole row; torch's
     matmul cannot fold that view into one matrix product and multiplies row by row, copying the LM head's weight
     once per row (rows x hidden x vocabulary). Indexed, the kept hidden states are a contiguous copy and the LM
-    head is one matrix product. Measured on 16 rows of a 49,152-token vocabulary, 2 cores: 4.5x faster in
-    float32, 260x in bfloat16 (docs/benchmarks.md, "Time of the quick start"). Same positions, same logits.
+    head is one matrix product: on 16 rows of a 49,152-token vocabulary, 2 cores, 4.5-5.9x faster in float32 and
+    230-260x in bfloat16 (``benchmarks/lm_head.py``; docs/benchmarks.md, "The LM head"). Same positions, same logits.
     """
     length = input_ids.shape[1]
     return torch.arange(length - count, length, device=input_ids.device)
