@@ -3,6 +3,7 @@
     python experiments/transfer_study.py --scale cpu --seeds 1 2            # embedded SmolLM2 on CPU, minutes a run
     python experiments/transfer_study.py --scale paper --seeds 1 2 3 4 5    # Gemma-2-2b-it, 4-bit (GPU)
     python experiments/transfer_study.py --scale cpu --summarise-only       # rebuild the tables from finished runs
+    python experiments/transfer_study.py --scale paper --ray-address auto   # every run a Ray task (one GPU each)
 
 Six experiments (``configs/transfer/``): the Game (control), Deontological and Utilitarian rewards, each trained on
 the Iterated Prisoner's Dilemma against Tit-for-Tat (the paper's setting) and on a 4-player linear public goods game
@@ -18,6 +19,7 @@ whether public-goods-trained agents cooperate more in the IPD than IPD-trained o
 """
 
 # No ``from __future__ import annotations``: TransferArguments' annotations must be real types (HfArgumentParser).
+import functools
 import importlib.util
 import json
 import statistics
@@ -132,7 +134,7 @@ def run_experiment(
 
     run_dir = Path(config.output_dir)
     summary = _read_json(run_dir / "summary.json")
-    if summary and summary.get("finished") and "transfer" in summary:
+    if _is_done(config):
         return summary
     started = time.perf_counter()
     model, tokenizer = model_factory() if model_factory else (None, None)
@@ -391,15 +393,38 @@ def run_study(
     overrides: dict[str, Any] | None = None,
     variants: Sequence[str] = DEFAULT_VARIANTS,
     model_factory: ModelFactory | None = None,
+    ray: Any = None,
 ) -> dict[str, Any]:
-    """The base model once, every experiment x seed (finished runs skipped), then the summary."""
+    """The base model once, every experiment x seed (finished runs skipped), then the summary.
+
+    ``ray`` (a :class:`~moralgym.training.ray_runs.RayOptions`): the runs are Ray tasks, as in
+    ``experiments/study.py --ray-address`` (docs/scale_out.md); the base model is evaluated here first.
+    """
     names = list(experiments or experiment_names())
     configs = [experiment_config(name, scale, seed, out, overrides) for name in names for seed in seeds]
     evaluate_base(replace(configs[0], output_dir=str(out / scale / BASE)), out / scale / BASE, model_factory)
+    if ray is not None:
+        from moralgym.training import ray_runs
+
+        execute = functools.partial(run_experiment, variants=tuple(variants), model_factory=model_factory)
+        specs = [
+            ray_runs.RunSpec(Path(c.output_dir).parent.name + f" seed {c.seed}", c, execute, finished=_is_done(c))
+            for c in configs
+        ]
+        report = ray_runs.run_on_ray(specs, ray, log=lambda message: print(f"[transfer] {message}", flush=True))
+        study = summarise(out, scale)
+        if report.failed:
+            raise ray_runs.RunsFailed(report.failed, study)
+        return study
     for config in configs:
         print(f"[transfer] {scale} -> {config.output_dir}", flush=True)
         run_experiment(config, variants=variants, model_factory=model_factory)
     return summarise(out, scale)
+
+
+def _is_done(config: Any) -> bool:
+    summary = _read_json(Path(config.output_dir) / "summary.json")
+    return bool(summary and summary.get("finished") and "transfer" in summary)
 
 
 @dataclass
@@ -432,6 +457,24 @@ class TransferArguments:
         metadata={"help": "override any TrainingConfig field", "metavar": "KEY=VALUE", "cli": {"nargs": "*"}},
     )
     summarise_only: bool = field(default=False, metadata={"help": "only rebuild transfer.json/md/png", "cli": SWITCH})
+    ray_address: str | None = field(
+        default=None,
+        metadata={"help": "run each (experiment, seed) as a Ray task: local, auto or HOST:PORT (docs/scale_out.md)"},
+    )
+    ray_cpus_per_run: int | None = field(
+        default=None,
+        metadata={"help": "CPUs each run asks Ray for, and its torch threads (default: torch_num_threads)"},
+    )
+    ray_max_retries: int = field(default=1, metadata={"help": "Ray retries of a failed run before it is reported"})
+
+    def ray_options(self) -> Any:
+        if self.ray_address is None:
+            return None
+        from moralgym.training.ray_runs import RayOptions
+
+        return RayOptions(
+            address=self.ray_address, cpus_per_run=self.ray_cpus_per_run, max_retries=self.ray_max_retries
+        )
 
     def overrides(self) -> dict[str, Any]:
         overrides = {}
@@ -450,7 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summarise_only:
         study = summarise(out, args.scale)
     else:
-        study = run_study(args.scale, args.seeds, args.experiments, out, args.overrides(), args.variants)
+        study = run_study(
+            args.scale, args.seeds, args.experiments, out, args.overrides(), args.variants, ray=args.ray_options()
+        )
     print(markdown(study))
     return 0
 

@@ -115,3 +115,43 @@ def test_verdicts_follow_the_numbers():
     experiments = {"ipd_de": row(1.0, 0.9, 0.3), "pgg_de": row(1.05, 0.35, 0.9)}
     regret, cooperation = transfer.verdicts(experiments, None)
     assert regret["answer"] == "no clear difference" and cooperation["answer"] == "no clear difference"
+
+
+def test_the_transfer_study_on_ray_has_the_sequential_numbers(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    import functools
+
+    from moralgym.agents.llm.testing import tiny_model_and_tokenizer
+    from moralgym.training.ray_runs import RayOptions
+
+    factory = functools.partial(tiny_model_and_tokenizer, seed=0)  # picklable by reference: Ray sends it to workers
+    common = dict(
+        seeds=[1],
+        experiments=["ipd_de", "pgg_de"],
+        overrides={**TINY, "torch_num_threads": 1},  # bit-identity needs equal thread counts
+        variants=("action12",),
+        model_factory=factory,
+    )
+    sequential = transfer.run_study("cpu", out=tmp_path / "sequential", **common)
+    from moralgym.training import ray_runs
+
+    submitted = []
+    real = ray_runs.run_on_ray
+    monkeypatch.setattr(ray_runs, "run_on_ray", lambda specs, *a, **k: submitted.extend(specs) or real(specs, *a, **k))
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        on_ray = transfer.run_study(
+            "cpu", out=tmp_path / "ray", ray=RayOptions(cpus_per_run=1, memory_per_run_gib=0.5), **common
+        )
+    finally:
+        ray.shutdown()
+    for name in ("ipd_de", "pgg_de"):
+        assert on_ray["experiments"][name]["per_game"] == sequential["experiments"][name]["per_game"]
+        assert on_ray["experiments"][name]["variants"] == sequential["experiments"][name]["variants"]
+        adapters = [
+            (tmp_path / where / "cpu" / name / "seed1" / "adapter" / "adapter_model.safetensors").read_bytes()
+            for where in ("sequential", "ray")
+        ]
+        assert adapters[0] == adapters[1]
+    assert on_ray["verdicts"] == sequential["verdicts"]
+    assert sorted(spec.label for spec in submitted if not spec.finished) == ["ipd_de seed 1", "pgg_de seed 1"]
