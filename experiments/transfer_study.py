@@ -52,11 +52,15 @@ ModelFactory = Callable[[], tuple[Any, Any]]
 
 
 def _load_study_module() -> Any:
-    """``experiments/study.py`` (not a package): its prompt-variant evaluation is the same here."""
+    """``experiments/study.py`` (not a package): its prompt-variant evaluation, spreads and ``--set`` parsing are
+    the same here."""
     spec = importlib.util.spec_from_file_location("moralgym_study", ROOT / "experiments" / "study.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+STUDY = _load_study_module()
 
 
 def experiment_names() -> list[str]:
@@ -144,7 +148,7 @@ def run_experiment(
         extra["transfer"] = evaluate_on_every_game(
             trained_model, trained_tokenizer, config, "player_0", run_dir / "transfer_evaluation"
         )
-        study = _load_study_module()
+        study = _load_study_module()  # loaded here, not the global: a Ray worker gets this function by value
         extra["variants"] = study.evaluate_variants(trained_model, trained_tokenizer, config, variants)
 
     summary = run(config, model, tokenizer, on_trained=after_training)
@@ -180,14 +184,6 @@ def evaluate_base(config: Any, out: Path, model_factory: ModelFactory | None = N
 # ------------------------------------------------------------------------------------------------ summary
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": statistics.fmean(values),
-        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "n": len(values),
-    }
-
-
 def _finished(study_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """``{experiment: [summary of each finished, evaluated run]}``, experiments in :func:`experiment_names` order."""
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -206,19 +202,20 @@ def own_regret(reward: str) -> str:
 
 def _experiment_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
     per_game = {
-        game: {m: _spread([r["transfer"][game][m] for r in runs]) for m in METRICS} for game in runs[0]["transfer"]
+        game: {m: STUDY._spread([r["transfer"][game][m] for r in runs]) for m in METRICS}
+        for game in runs[0]["transfer"]
     }
     unseen = {
-        m: _spread([statistics.fmean(r["transfer"][g][m] for g in UNSEEN) for r in runs])
+        m: STUDY._spread([statistics.fmean(r["transfer"][g][m] for g in UNSEEN) for r in runs])
         for m in ("cooperation_rate", "regret_deontological", "regret_utilitarian")
     }
     variants = sorted(set.intersection(*(set(r.get("variants") or {}) for r in runs)))
     return {
         "seeds": len(runs),
-        "train_seconds": _spread([r["train_seconds"] for r in runs]),
+        "train_seconds": STUDY._spread([r["train_seconds"] for r in runs]),
         "per_game": per_game,
         "unseen_mean": unseen,
-        "variants": {v: {m: _spread([r["variants"][v][m] for r in runs]) for m in METRICS} for v in variants},
+        "variants": {v: {m: STUDY._spread([r["variants"][v][m] for r in runs]) for m in METRICS} for v in variants},
     }
 
 
@@ -477,13 +474,8 @@ class TransferArguments:
         )
 
     def overrides(self) -> dict[str, Any]:
-        overrides = {}
-        for item in self.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"--set expects key=value, got {item!r}")
-            overrides[key] = yaml.safe_load(value)
-        return overrides
+        """``--set KEY=VALUE ...`` as ``{key: YAML value}``, read as the paper study reads them."""
+        return STUDY.StudyArguments(set=self.set).overrides()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

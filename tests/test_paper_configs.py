@@ -28,7 +28,11 @@ from moralgym.training.ppo import CHECKPOINTS_DIR  # noqa: E402
 from moralgym.training.tracking import read_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER_CONFIGS = sorted((REPO / "configs" / "paper").glob("*.yaml"))
+#: The paper's experiments, and the transfer study's at paper scale (configs/transfer/, docs/transfer.md; its
+#: cpu.yaml is an override file, not a run).
+PAPER_CONFIGS = sorted((REPO / "configs" / "paper").glob("*.yaml")) + sorted(
+    p for p in (REPO / "configs" / "transfer").glob("*.yaml") if p.stem != "cpu"
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -136,9 +140,11 @@ def test_paper_config_trains_checkpoints_resumes_and_evaluates(path, tiny_gemma2
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] and summary["episodes"] == 3
     evaluation = summary["evaluation"]
+    # (an N-player run is evaluated on its own game, as moralgym.training.evaluate says)
+    games = {paper.game} if paper.is_n_player else {"ipd", "chicken"}
     for model in ("base", "fine_tuned"):
         assert 0.0 <= evaluation[model]["illegal_rate"] <= 1.0
-        assert set(evaluation["per_game"][model]) == {"ipd", "chicken"}
+        assert set(evaluation["per_game"][model]) == games
     assert (out / "evaluation" / "evaluation.json").exists() and (out / "learning_curve.png").stat().st_size > 0
     for seat in paper.learners:
         name = "adapter" if seat == "player_0" else f"adapter_{seat}"
