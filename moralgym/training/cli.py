@@ -465,16 +465,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - one line, not a traceback; --debug shows it
         if debug:
             raise
-        print(
-            f"moralgym train: {type(error).__name__}: {_one_line(error)} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _report_failure(error)
     return 0
 
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def _report_failure(error: BaseException) -> int:
+    """An unexpected error as one line on stderr (``--debug`` shows the traceback instead); exit code 1."""
+    print(
+        f"moralgym train: {type(error).__name__}: {_one_line(error)} (rerun with --debug for the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 # ------------------------------------------------------------------------------------------------ run lists
@@ -599,11 +604,7 @@ def main_run_list(argv: list[str], debug: bool = False) -> int:
     except Exception as error:  # noqa: BLE001 - one line, not a traceback; --debug shows it
         if debug:
             raise
-        print(
-            f"moralgym train: {type(error).__name__}: {_one_line(error)} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _report_failure(error)
     if report.failed:
         for line in RunsFailed(report.failed).lines():
             print(f"moralgym train: {line}", file=sys.stderr)
