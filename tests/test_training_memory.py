@@ -170,6 +170,46 @@ def test_bf16_runs_every_update_pass_under_autocast(tmp_path, monkeypatch):
     assert seen and not any(seen)
 
 
+def test_bf16_update_skips_peft_input_casts_through_backward_and_keeps_them_for_sampling(tmp_path, monkeypatch):
+    """With bfloat16 weights and float32 LoRA, peft casts every LoRA layer's input to float32: under autocast a copy
+    for nothing. The update turns the cast off for its whole span (a checkpointed layer's recompute, in the backward
+    pass, must see the setting its forward saw); the rollout, without autocast, needs it on."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from moralgym.training import ppo
+    from moralgym.training.ppo import MoralPPOTrainer
+
+    def casting(model):
+        return {m.cast_input_dtype_enabled for m in model.modules() if isinstance(m, BaseTunerLayer)}
+
+    seen: dict[str, set[bool]] = {"update": set(), "backward": set(), "rollout": set()}
+    real_score, real_backward, real_play = ppo.score_contexts, torch.Tensor.backward, ppo.play_episode
+    trainer = None
+
+    def score(*args, **kwargs):
+        seen["update"] |= casting(trainer.model)
+        return real_score(*args, **kwargs)
+
+    def backward(self, *args, **kwargs):
+        seen["backward"] |= casting(trainer.model)
+        return real_backward(self, *args, **kwargs)
+
+    def play(*args, **kwargs):
+        seen["rollout"] |= casting(trainer.model)
+        return real_play(*args, **kwargs)
+
+    monkeypatch.setattr(ppo, "score_contexts", score)
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    monkeypatch.setattr(ppo, "play_episode", play)
+    values = {**TINY_TRAINING_OVERRIDES, "output_dir": str(tmp_path), "num_episodes": 2, "plot": False}
+    model, tokenizer = tiny_model_and_tokenizer(seed=0)
+    config = TrainingConfig(**values, bf16=True, gradient_checkpointing=True)
+    trainer = MoralPPOTrainer(config, model.to(torch.bfloat16), tokenizer)
+    trainer.train()  # checkpoint recomputes with the forward's dtypes: no metadata mismatch
+    assert seen == {"update": {False}, "backward": {False}, "rollout": {True}}
+    assert casting(trainer.model) == {True}
+
+
 def test_return_freed_memory_sets_glibc_threshold(monkeypatch):
     import ctypes.util
     import platform

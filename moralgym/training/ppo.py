@@ -460,7 +460,19 @@ class MoralPPOTrainer:
     # -------------------------------------------------------------------------------------------- update
     def update(self, learner: Learner, samples: Sequence[StepRecord], episode: int) -> dict[str, float]:
         """One PPO step on one agent's samples of this episode, in CleanRL's order: score, KL-penalised rewards,
-        GAE advantages, epochs x minibatches of the clipped loss with optimizer steps, adaptive KL, metrics."""
+        GAE advantages, epochs x minibatches of the clipped loss with optimizer steps, adaptive KL, metrics.
+
+        With ``bf16``, peft's cast of each LoRA layer's input to the adapter's float32 is off for the whole update
+        (backward passes and their checkpoint recomputes included): autocast computes those layers in bfloat16 either
+        way, so the cast only copied every activation (a quarter of the gradient pass with ``dtype: bfloat16``
+        weights, docs/benchmarks.md). The rollout, without autocast, keeps it.
+        """
+        from peft.helpers import disable_input_dtype_casting
+
+        with disable_input_dtype_casting(self.model, active=self.config.bf16):
+            return self._update(learner, samples, episode)
+
+    def _update(self, learner: Learner, samples: Sequence[StepRecord], episode: int) -> dict[str, float]:
         config = self.config
         set_trainable(self.model, learner.agent)
         clock = Stopwatch(self.timers)  # "scoring": reference + old log-probs/values; "update": gradient passes
