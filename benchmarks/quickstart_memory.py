@@ -134,9 +134,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quickstart_memory.json"))
     args, overrides = parser.parse_known_args()
 
-    from moralgym.training.memory import return_freed_memory, trim_heap
+    from moralgym.training.memory import MIB, return_freed_memory, trim_heap
 
-    return_freed_memory()  # as `moralgym train` does (moralgym.training.cli.run)
     sampler = PeakSampler()
     from moralgym.agents.llm.loading import load_causal_lm
     from moralgym.training import ppo
@@ -146,6 +145,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         config = parse_config(["--config", args.config, "--output_dir", tmp, "--no_progress_bar", *overrides])
+        return_freed_memory(config.mmap_threshold_mib * MIB)  # as `moralgym train` does (moralgym.training.cli.run)
         if config.torch_num_threads:
             import torch
 
@@ -183,7 +183,9 @@ def main() -> None:
             )
         trainer.close_loggers()
         evaluation_phase = None
-        trim_heap()  # as `moralgym train` does before its evaluation
+        if config.evaluate:
+            return_freed_memory()  # as `moralgym train` does before its evaluation: 1 MiB
+        trim_heap()
         if config.evaluate:
             with sampler.phase("evaluation"):
                 evaluation = evaluate_before_after(trainer.model, trainer.tokenizer, config)

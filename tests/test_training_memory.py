@@ -225,10 +225,22 @@ def test_return_freed_memory_sets_glibc_threshold(monkeypatch):
 def test_training_runs_set_the_allocator_and_trim_after_each_update(tmp_path, monkeypatch):
     from moralgym.training import cli, ppo
 
-    calls = {"threshold": 0, "trim": 0}
-    monkeypatch.setattr(cli, "return_freed_memory", lambda: calls.__setitem__("threshold", calls["threshold"] + 1))
-    monkeypatch.setattr(ppo, "trim_heap", lambda: calls.__setitem__("trim", calls["trim"] + 1))
+    thresholds, trims = [], []
+    monkeypatch.setattr(cli, "return_freed_memory", lambda threshold=1 << 20: thresholds.append(threshold))
+    monkeypatch.setattr(ppo, "trim_heap", lambda: trims.append(1))
     values = {**TINY_TRAINING_OVERRIDES, "output_dir": str(tmp_path), "num_episodes": 2, "plot": False}
     model, tokenizer = tiny_model_and_tokenizer(seed=0)
     cli.run(TrainingConfig(**values, evaluate=False), model, tokenizer)
-    assert calls == {"threshold": 1, "trim": 2}  # once per run, once per episode's update
+    assert thresholds == [1 << 20] and len(trims) == 2  # once per run, once per episode's update
+    # The config's threshold for training; 1 MiB again before the evaluation.
+    thresholds.clear()
+    model, tokenizer = tiny_model_and_tokenizer(seed=0)
+    values = {**values, "output_dir": str(tmp_path / "4m"), "num_episodes": 1, "eval_episodes": 1, "eval_rounds": 1}
+    cli.run(TrainingConfig(**values, evaluate=True, mmap_threshold_mib=4), model, tokenizer)
+    assert thresholds == [4 << 20, 1 << 20]
+
+
+@pytest.mark.parametrize("value", [0, 33, 1.5, True])
+def test_mmap_threshold_outside_glibcs_range_is_refused(value):
+    with pytest.raises(ValueError, match="mmap_threshold_mib must be an integer in \\[1, 32\\]"):
+        TrainingConfig(mmap_threshold_mib=value)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from moralgym.training.config import TRAINING_ARGUMENT_GROUPS, TrainingConfig
-from moralgym.training.memory import return_freed_memory, trim_heap
+from moralgym.training.memory import MIB, return_freed_memory, trim_heap
 
 USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
@@ -308,7 +308,8 @@ def run(
     ``resume_from``.
     """
     started = time.perf_counter()
-    return_freed_memory()  # before the model loads: every large block allocated from here on is returnable
+    # Before the model loads: every block from the threshold up, allocated from here on, is returnable.
+    return_freed_memory(config.mmap_threshold_mib * MIB)
     output_dir = Path(config.output_dir)
     if not checked:
         resume_from = preflight(config, model)
@@ -349,6 +350,8 @@ def run(
         summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
+    if is_main and summary["finished"] and config.evaluate:
+        return_freed_memory()  # 1 MiB: the evaluation's many KV blocks peak lower (docs/benchmarks.md)
     trim_heap()  # the training's freed heap pages, before the evaluation allocates its own
     if is_main and summary["finished"]:
         if config.evaluate:
