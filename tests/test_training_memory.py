@@ -236,8 +236,11 @@ def test_training_runs_set_the_allocator_and_trim_after_each_update(tmp_path, mo
     thresholds.clear()
     model, tokenizer = tiny_model_and_tokenizer(seed=0)
     values = {**values, "output_dir": str(tmp_path / "4m"), "num_episodes": 1, "eval_episodes": 1, "eval_rounds": 1}
-    cli.run(TrainingConfig(**values, evaluate=True, mmap_threshold_mib=4), model, tokenizer)
+    summary = cli.run(TrainingConfig(**values, evaluate=True, mmap_threshold_mib=4), model, tokenizer)
     assert thresholds == [4 << 20, 1 << 20]
+    assert summary["allocator"] == {"mmap_threshold": 4 << 20, "source": "mmap_threshold_mib"}
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the environment wins, and the summary says so
+    assert cli.allocator_setting(TrainingConfig()) == {"mmap_threshold": "65536", "source": "MALLOC_MMAP_THRESHOLD_"}
 
 
 @pytest.mark.parametrize("value", [0, 33, 1.5, True])

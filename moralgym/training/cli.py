@@ -291,6 +291,15 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def allocator_setting(config: TrainingConfig) -> dict[str, Any]:
+    """glibc's mmap threshold the run trained with: the environment's ``MALLOC_MMAP_THRESHOLD_`` when set (it wins,
+    :func:`~moralgym.training.memory.return_freed_memory`), else the config's ``mmap_threshold_mib``."""
+    from_environment = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    if from_environment is not None:
+        return {"mmap_threshold": from_environment, "source": "MALLOC_MMAP_THRESHOLD_"}
+    return {"mmap_threshold": config.mmap_threshold_mib * MIB, "source": "mmap_threshold_mib"}
+
+
 def run(
     config: TrainingConfig,
     model: Any = None,
@@ -348,6 +357,8 @@ def run(
 
         # Versions of the stack and a hash of the base weights (adapters excluded): see moralgym.provenance.
         summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
+        # The allocator setting can move bfloat16 results at rounding level (docs/benchmarks.md): say which applied.
+        summary["allocator"] = allocator_setting(config)
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
     if is_main and summary["finished"] and config.evaluate:

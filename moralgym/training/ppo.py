@@ -464,7 +464,7 @@ class MoralPPOTrainer:
 
         With ``bf16``, peft's cast of each LoRA layer's input to the adapter's float32 is off for the whole update
         (backward passes and their checkpoint recomputes included): autocast computes those layers in bfloat16 either
-        way, so the cast only copied every activation (a quarter of the gradient pass with ``dtype: bfloat16``
+        way, so the cast only copied every activation (a fifth of the gradient pass with ``dtype: bfloat16``
         weights, docs/benchmarks.md). The rollout, without autocast, keeps it.
         """
         from peft.helpers import disable_input_dtype_casting
