@@ -98,36 +98,15 @@ def _latest_checkpoint_episode(run_dir: Path) -> int:
 
 def evaluate_variants(model: Any, tokenizer: Any, config: Any, variants: Sequence[str]) -> dict[str, dict[str, float]]:
     """The trained adapter on each prompt variant (vs Random, on each variant's games), averaged over games."""
-    from moralgym.agents.llm.policy import LLMPolicy
-    from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate
     from moralgym.evaluation.llm_agent import PROMPT_VARIANTS, LLMAgent
+    from moralgym.training.evaluate import evaluation_policy, protocol_settings
 
     if not variants:
         return {}
-    prompt = PromptBuilder(
-        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
-    )
-    policy = LLMPolicy(
-        model,
-        tokenizer,
-        prompt=prompt,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.eval_seed,
-        adapter_name="player_0",
-    )
+    policy = evaluation_policy(model, tokenizer, config, "player_0")
     agent = LLMAgent(policy, name="fine_tuned", variants={v: PROMPT_VARIANTS[v] for v in variants})
-    result = evaluate(
-        agent,
-        games=tuple(config.eval_games),
-        opponents=(config.eval_opponent,),
-        variants=tuple(variants),
-        num_episodes=config.eval_episodes,
-        num_rounds=config.eval_rounds,
-        seed=config.eval_seed,
-        penalty=config.penalty,
-        illegal_reward=config.illegal_reward,
-    )
+    result = evaluate(agent, games=tuple(config.eval_games), variants=tuple(variants), **protocol_settings(config))
     result.write(Path(config.output_dir) / "evaluation_variants")
     per_variant: dict[str, list[dict[str, Any]]] = {}
     for row in result.summary:

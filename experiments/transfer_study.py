@@ -95,35 +95,16 @@ def evaluate_on_every_game(
 ) -> dict[str, dict[str, float]]:
     """``{game: {metric: value}}`` of one model (an adapter, or None: the plain base model) on the ten games with the paper's
     protocol (vs Random co-players, the config's ``eval_*`` settings); tables written to ``out_dir``."""
-    from moralgym.agents.llm.policy import LLMPolicy
-    from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate
-    from moralgym.evaluation.llm_agent import LLMAgent
+    from moralgym.training.evaluate import evaluation_agent, evaluation_policy, protocol_settings
 
-    prompt = PromptBuilder(
-        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
-    )
     model.eval()
-    policy = LLMPolicy(
-        model,
-        tokenizer,
-        prompt=prompt,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.eval_seed,
-        adapter_name=adapter_name,
-        prefix_cache=True,
-    )
-    variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
+    policy = evaluation_policy(model, tokenizer, config, adapter_name)
     result = evaluate(
-        LLMAgent(policy, name="fine_tuned" if adapter_name else "base", variants=variant),
+        evaluation_agent(policy, "fine_tuned" if adapter_name else "base", config),
         games=(*TWO_PLAYER_GAMES, *N_PLAYER_GAMES),
         num_players=EVAL_PLAYERS,
-        opponents=(config.eval_opponent,),
-        num_episodes=config.eval_episodes,
-        num_rounds=config.eval_rounds,
-        seed=config.eval_seed,
-        penalty=config.penalty,
-        illegal_reward=config.illegal_reward,
+        **protocol_settings(config),
     )
     result.write(out_dir)
     return {row["game"]: {m: float(row[m]) for m in METRICS} for row in result.summary}

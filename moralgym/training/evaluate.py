@@ -33,6 +33,48 @@ def evaluation_games(config: TrainingConfig) -> tuple[tuple[str, ...], dict[str,
     return tuple(config.eval_games), {}
 
 
+def evaluation_policy(model: Any, tokenizer: Any, config: TrainingConfig, adapter_name: str | None) -> Any:
+    """The paper protocol's LLM policy for one adapter of ``model`` (``"__base__"`` or None: the base model): the
+    evaluation's tokens and seed, the training run's prompt wording, answer prefix and answer length, the prefix
+    cache on. Every evaluation after training (this module's, the experiment scripts') builds its policy here."""
+    from moralgym.agents.llm.policy import LLMPolicy
+    from moralgym.agents.llm.prompts import PromptBuilder
+
+    prompt = PromptBuilder(
+        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
+    )
+    return LLMPolicy(
+        model,
+        tokenizer,
+        prompt=prompt,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.eval_seed,
+        adapter_name=adapter_name,
+        prefix_cache=True,
+    )
+
+
+def evaluation_agent(policy: Any, name: str, config: TrainingConfig) -> Any:
+    """``policy`` as the harness's agent ``name``, its variant labelled with the evaluation's tokens and wording."""
+    from moralgym.evaluation.llm_agent import LLMAgent
+
+    return LLMAgent(
+        policy, name=name, variants={"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
+    )
+
+
+def protocol_settings(config: TrainingConfig) -> dict[str, Any]:
+    """The harness keywords of the paper's protocol from the config's ``eval_*`` fields and the run's rewards."""
+    return {
+        "opponents": (config.eval_opponent,),
+        "num_episodes": config.eval_episodes,
+        "num_rounds": config.eval_rounds,
+        "seed": config.eval_seed,
+        "penalty": config.penalty,
+        "illegal_reward": config.illegal_reward,
+    }
+
+
 def evaluate_before_after(
     model: Any, tokenizer: Any, config: TrainingConfig, agent: str = "player_0"
 ) -> dict[str, Any]:
@@ -43,33 +85,20 @@ def evaluate_before_after(
     The protocol's settings are the config's :class:`~moralgym.training.config.TrainingEvaluationArguments`
     (``eval_*``); the prompt's wording, answer prefix and length, and the rewards' penalty, are the training run's.
     The games: :func:`evaluation_games`."""
-    from moralgym.agents.llm.policy import LLMPolicy
-    from moralgym.agents.llm.prompts import PromptBuilder
     from moralgym.evaluation import evaluate
-    from moralgym.evaluation.llm_agent import LLMAgent
 
-    prompt = PromptBuilder(
-        tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
-    )
-    common = dict(prompt=prompt, max_new_tokens=config.max_new_tokens, seed=config.eval_seed, prefix_cache=True)
     model.eval()
     adapter = config.adapter_of(agent) if hasattr(config, "adapter_of") else agent  # a shared adapter's name
     games, players = evaluation_games(config)
     metrics = N_PLAYER_METRICS if players else METRICS
-    tuned = LLMPolicy(model, tokenizer, adapter_name=adapter, **common)
-    base = LLMPolicy(model, tokenizer, adapter_name="__base__", **common)  # every adapter disabled, no copy
-    variant = {"eval": {"tokens": config.eval_action_tokens, "phrasing": config.phrasing}}
+    tuned = evaluation_policy(model, tokenizer, config, adapter)
+    base = evaluation_policy(model, tokenizer, config, "__base__")  # every adapter disabled, no copy
     result = evaluate(
-        LLMAgent(tuned, name="fine_tuned", variants=variant),
-        reference=LLMAgent(base, name="base", variants=variant),
+        evaluation_agent(tuned, "fine_tuned", config),
+        reference=evaluation_agent(base, "base", config),
         games=games,
         **players,
-        opponents=(config.eval_opponent,),
-        num_episodes=config.eval_episodes,
-        num_rounds=config.eval_rounds,
-        seed=config.eval_seed,
-        penalty=config.penalty,
-        illegal_reward=config.illegal_reward,
+        **protocol_settings(config),
     )
     model.set_adapter(adapter)
     run_dir = Path(config.output_dir)
