@@ -247,3 +247,14 @@ def test_training_runs_set_the_allocator_and_trim_after_each_update(tmp_path, mo
 def test_mmap_threshold_outside_glibcs_range_is_refused(value):
     with pytest.raises(ValueError, match="mmap_threshold_mib must be an integer in \\[1, 32\\]"):
         TrainingConfig(mmap_threshold_mib=value)
+
+
+def test_evaluation_policies_take_the_configs_kv_budget():
+    from moralgym.training.evaluate import evaluation_policy
+
+    model, tokenizer = tiny_model_and_tokenizer(seed=0)
+    for budget in (64, 256):
+        policy = evaluation_policy(model, tokenizer, TrainingConfig(eval_kv_cache_mib=budget), "__base__")
+        assert policy.kv_cache_bytes == budget << 20
+    with pytest.raises(ValueError, match="eval_kv_cache_mib"):
+        TrainingConfig(eval_kv_cache_mib=0)

@@ -353,6 +353,13 @@ class TrainingEvaluationArguments:
     eval_rounds: int = field(default=5, metadata=_help("Rounds per evaluation episode. Paper: 5."))
     eval_opponent: str = field(default="random", metadata=_help("Evaluation opponent. Paper: random."))
     eval_seed: int = field(default=100, metadata=_help("Fixed evaluation seed (same prompts for base and trained)."))
+    eval_kv_cache_mib: int = field(
+        default=256,
+        metadata=_help(
+            "KV-cache budget of each evaluation policy (base and fine-tuned), in MiB: kept prompt prefixes make "
+            "later decisions one-token steps. Lower: less memory, more time. bfloat16 KV holds twice the prefixes."
+        ),
+    )
 
 
 @dataclass
@@ -441,6 +448,7 @@ class TrainingConfig(
             "lora_alpha",
             "max_contexts_per_pass",
             "learning_seats",
+            "eval_kv_cache_mib",
         ):
             self._check_positive_int(name)
         self._check_players()

@@ -36,7 +36,7 @@ def evaluation_games(config: TrainingConfig) -> tuple[tuple[str, ...], dict[str,
 def evaluation_policy(model: Any, tokenizer: Any, config: TrainingConfig, adapter_name: str | None) -> Any:
     """The paper protocol's LLM policy for one adapter of ``model`` (``"__base__"`` or None: the base model): the
     evaluation's tokens and seed, the training run's prompt wording, answer prefix and answer length, the prefix
-    cache on. Every evaluation after training (this module's, the experiment scripts') builds its policy here."""
+    cache on with ``eval_kv_cache_mib`` for its kept KV. Every evaluation after training (this module's, the experiment scripts') builds its policy here."""
     from moralgym.agents.llm.policy import LLMPolicy
     from moralgym.agents.llm.prompts import PromptBuilder
 
@@ -51,6 +51,7 @@ def evaluation_policy(model: Any, tokenizer: Any, config: TrainingConfig, adapte
         seed=config.eval_seed,
         adapter_name=adapter_name,
         prefix_cache=True,
+        kv_cache_bytes=config.eval_kv_cache_mib * 2**20,
     )
 
 
