@@ -456,11 +456,7 @@ def run_study_on_ray(
             config = experiment_config(name, scale, seed, out, overrides)
             finished = run_complete(config, variants)
             specs.append(ray_runs.RunSpec(f"{name} seed {seed}", config, execute, finished=finished))
-    report = ray_runs.run_on_ray(specs, ray, log=lambda message: print(f"[study] {message}", flush=True))
-    study = summarise(out, scale)
-    if report.failed:
-        raise ray_runs.RunsFailed(report.failed, study)
-    return study
+    return ray_runs.run_study_runs(specs, ray, functools.partial(summarise, out, scale), label="study")
 
 
 @dataclass

@@ -389,11 +389,7 @@ def run_study(
             ray_runs.RunSpec(Path(c.output_dir).parent.name + f" seed {c.seed}", c, execute, finished=_is_done(c))
             for c in configs
         ]
-        report = ray_runs.run_on_ray(specs, ray, log=lambda message: print(f"[transfer] {message}", flush=True))
-        study = summarise(out, scale)
-        if report.failed:
-            raise ray_runs.RunsFailed(report.failed, study)
-        return study
+        return ray_runs.run_study_runs(specs, ray, functools.partial(summarise, out, scale), label="transfer")
     for config in configs:
         print(f"[transfer] {scale} -> {config.output_dir}", flush=True)
         run_experiment(config, variants=variants, model_factory=model_factory)

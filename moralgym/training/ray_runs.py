@@ -38,6 +38,7 @@ __all__ = [
     "import_ray",
     "run_on_ray",
     "run_resources",
+    "run_study_runs",
 ]
 
 INSTALL_HINT = 'pip install "moralgym[ray]"'
@@ -303,6 +304,19 @@ def run_on_ray(
         for outcome in report.failed:
             log(f"  {outcome.line()}")
     return report
+
+
+def run_study_runs(
+    specs: Sequence[RunSpec], options: RayOptions, summarise: Callable[[], Any], label: str = "study"
+) -> Any:
+    """A study's runs on Ray (:func:`run_on_ray`, log lines prefixed ``[label]``), then ``summarise()`` over what
+    finished. Returns the summary; raises :class:`RunsFailed` carrying it if some runs failed after their retries, so
+    the command can still show the finished runs' tables before exiting non-zero."""
+    report = run_on_ray(specs, options, log=lambda message: print(f"[{label}] {message}", flush=True))
+    summary = summarise()
+    if report.failed:
+        raise RunsFailed(report.failed, summary)
+    return summary
 
 
 def _collect(
