@@ -82,3 +82,7 @@ def test_the_training_cli_is_built_from_the_groups(tmp_path, capsys):
         section = help_text.split(f"\n{group._argument_group_name}:\n", 1)[1].split("\n\n", 1)[0]
         for name in names:  # every field, in its group's section
             assert f"--{name}" in section, (group.__name__, name)
+    from moralgym.training.cli import RAY_FLAGS
+
+    assert "--config A.yaml --config B.yaml" in help_text  # the run-list mode, and each of its flags
+    assert all(flag in help_text.split("Several runs:", 1)[1] for flag in RAY_FLAGS)

@@ -40,6 +40,14 @@ USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
     "(fields: moralgym train --help)"
 )
+#: The run-list mode, which ``--help`` would not show otherwise (its flags are not config fields).
+RUN_LIST_HELP = (
+    "Several runs: moralgym train --config A.yaml --config B.yaml [--ray_address local|auto|HOST:PORT] "
+    "[--ray_num_cpus N] [--ray_cpus_per_run N] [--ray_gpus_per_run G] [--ray_memory_per_run GIB] "
+    "[--ray_max_retries N] [--<field> VALUE ...]: every config is checked first, then each runs as a Ray task "
+    "(finished runs skipped, failures retried and listed); the --<field> values apply to every config. "
+    "docs/scale_out.md."
+)
 
 #: What a moralgym run writes into its output_dir: any of them there means the directory holds a run, and
 #: ``--overwrite`` deletes exactly these (other files are kept).
@@ -112,7 +120,7 @@ def parse_config(argv: Sequence[str] | None = None) -> TrainingConfig:
         _check_yaml(args[index + 1])
     # One dataclass per argument group: --help lists the fields by group; the flat YAML keys and flags reach the
     # group that owns them, and from_parts joins (and validates) them. --learning_rat is not --learning_rate.
-    parser = Parser(TRAINING_ARGUMENT_GROUPS, usage=USAGE, allow_abbrev=False)
+    parser = Parser(TRAINING_ARGUMENT_GROUPS, usage=USAGE, epilog=RUN_LIST_HELP, allow_abbrev=False)
     *parts, from_file, from_command_line = parser.parse_args_and_config(
         args, return_remaining_strings=True, separate_remaining_strings=True
     )
