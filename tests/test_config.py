@@ -48,7 +48,7 @@ def test_result_neutral_fields_are_unchanged():
     # gradient_checkpointing came later: its gradients are bit-identical (tests/test_training_memory.py); so did
     # eval_kv_cache_mib, an evaluation field (the evaluation runs after training; its KV budget changes no training)
     assert NEUTRAL_BEFORE_THE_GROUPS | {"gradient_checkpointing", "eval_kv_cache_mib"} == RESULT_NEUTRAL_FIELDS
-    assert "mmap_threshold_mib" not in RESULT_NEUTRAL_FIELDS  # it can move bf16 results (docs/benchmarks.md)
+    assert "mmap_threshold_mib" not in RESULT_NEUTRAL_FIELDS  # treated as result-relevant (docs/benchmarks.md)
     saved = TrainingConfig().to_dict()
     assert TrainingConfig(eval_episodes=3, evaluate=True).result_changes(saved) == {}
     assert TrainingConfig(num_generations=3).result_changes(saved) == {"num_generations": (4, 3)}

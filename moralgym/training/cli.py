@@ -365,7 +365,7 @@ def run(
 
         # Versions of the stack and a hash of the base weights (adapters excluded): see moralgym.provenance.
         summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
-        # The allocator setting can move bfloat16 results at rounding level (docs/benchmarks.md): say which applied.
+        # The allocator setting is treated as result-relevant (docs/benchmarks.md): say which one applied.
         summary["allocator"] = allocator_setting(config)
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
