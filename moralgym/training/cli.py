@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from moralgym.training.config import TRAINING_ARGUMENT_GROUPS, TrainingConfig
-from moralgym.training.memory import MIB, return_freed_memory, trim_heap
+from moralgym.training.memory import MIB, mmap_threshold_in_effect, return_freed_memory, trim_heap
 
 USAGE = (
     "moralgym train --config CONFIG.yaml [--resume | --overwrite] [--debug] [--<field> VALUE ...]   "
@@ -299,15 +299,6 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def allocator_setting(config: TrainingConfig) -> dict[str, Any]:
-    """glibc's mmap threshold the run trained with: the environment's ``MALLOC_MMAP_THRESHOLD_`` when set (it wins,
-    :func:`~moralgym.training.memory.return_freed_memory`), else the config's ``mmap_threshold_mib``."""
-    from_environment = os.environ.get("MALLOC_MMAP_THRESHOLD_")
-    if from_environment is not None:
-        return {"mmap_threshold": from_environment, "source": "MALLOC_MMAP_THRESHOLD_"}
-    return {"mmap_threshold": config.mmap_threshold_mib * MIB, "source": "mmap_threshold_mib"}
-
-
 def run(
     config: TrainingConfig,
     model: Any = None,
@@ -366,7 +357,7 @@ def run(
         # Versions of the stack and a hash of the base weights (adapters excluded): see moralgym.provenance.
         summary["provenance"] = {"model_name_or_path": config.model_name_or_path, **provenance(model)}
         # The allocator setting is treated as result-relevant (docs/benchmarks.md): say which one applied.
-        summary["allocator"] = allocator_setting(config)
+        summary["allocator"] = mmap_threshold_in_effect(config.mmap_threshold_mib * MIB)
     if is_main and on_trained is not None:
         on_trained(model, tokenizer)
     if is_main and summary["finished"] and config.evaluate:

@@ -39,6 +39,7 @@ def evaluation_policy(model: Any, tokenizer: Any, config: TrainingConfig, adapte
     cache on with ``eval_kv_cache_mib`` for its kept KV. Every evaluation after training (this module's, the experiment scripts') builds its policy here."""
     from moralgym.agents.llm.policy import LLMPolicy
     from moralgym.agents.llm.prompts import PromptBuilder
+    from moralgym.training.memory import MIB
 
     prompt = PromptBuilder(
         tokens=config.eval_action_tokens, phrasing=config.phrasing, answer_prefix=config.answer_prefix
@@ -51,7 +52,7 @@ def evaluation_policy(model: Any, tokenizer: Any, config: TrainingConfig, adapte
         seed=config.eval_seed,
         adapter_name=adapter_name,
         prefix_cache=True,
-        kv_cache_bytes=config.eval_kv_cache_mib * 2**20,
+        kv_cache_bytes=config.eval_kv_cache_mib * MIB,
     )
 
 

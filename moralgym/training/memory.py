@@ -26,14 +26,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from typing import Any
 
-__all__ = ["DEFAULT_MMAP_THRESHOLD", "MIB", "return_freed_memory", "trim_heap"]
+__all__ = [
+    "DEFAULT_MMAP_THRESHOLD",
+    "ENVIRONMENT_THRESHOLD",
+    "MIB",
+    "mmap_threshold_in_effect",
+    "return_freed_memory",
+    "trim_heap",
+]
 
 #: Blocks from 1 MiB up are mapped on their own. Smaller blocks (most of the decoder's per-step tensors) stay on
 #: the heap, where mapping each would cost a system call and fresh pages per allocation.
 MIB = 1 << 20
 DEFAULT_MMAP_THRESHOLD = MIB
 _M_MMAP_THRESHOLD = -3  # from glibc's <malloc.h>
+#: glibc reads this at start-up; when it is set, :func:`return_freed_memory` leaves the threshold to it.
+ENVIRONMENT_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
 
 
 def _libc_function(name: str) -> object | None:
@@ -47,13 +57,23 @@ def _libc_function(name: str) -> object | None:
 def return_freed_memory(threshold: int = DEFAULT_MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold at ``threshold`` bytes for this process; returns whether it was set (False on a
     C library without ``mallopt``, or when ``MALLOC_MMAP_THRESHOLD_`` is set in the environment)."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if ENVIRONMENT_THRESHOLD in os.environ:
         return False
     mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+
+
+def mmap_threshold_in_effect(threshold: int = DEFAULT_MMAP_THRESHOLD) -> dict[str, Any]:
+    """What :func:`return_freed_memory` with ``threshold`` leaves in force, for a run's record: the environment's
+    ``MALLOC_MMAP_THRESHOLD_`` when set, else ``threshold`` where ``mallopt`` exists, else the C library's own."""
+    if ENVIRONMENT_THRESHOLD in os.environ:
+        return {"mmap_threshold": os.environ[ENVIRONMENT_THRESHOLD], "source": ENVIRONMENT_THRESHOLD}
+    if _libc_function("mallopt") is None:
+        return {"mmap_threshold": None, "source": "the C library's default (no mallopt)"}
+    return {"mmap_threshold": int(threshold), "source": "mallopt"}
 
 
 def trim_heap() -> bool:
